@@ -1,0 +1,12 @@
+// Command card-apply is the card-apply function: the binary that goes into its OpenFaaS image and
+// that the local gateway starts.
+package main
+
+import (
+	"github.com/sscard/platform/shared/platform"
+	"github.com/sscard/platform/shared/runtime"
+)
+
+func main() {
+	runtime.Main("card-apply", platform.Needs{Postgres: true, Redis: true, ObjectStore: true}, New)
+}

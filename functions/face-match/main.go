@@ -1,0 +1,12 @@
+// Command face-match is the face-match function: the binary that goes into its OpenFaaS image and
+// that the local gateway starts.
+package main
+
+import (
+	"github.com/sscard/platform/shared/platform"
+	"github.com/sscard/platform/shared/runtime"
+)
+
+func main() {
+	runtime.Main("face-match", platform.Needs{Postgres: true, ObjectStore: true}, New)
+}

@@ -1,0 +1,12 @@
+// Command login-poll is the login-poll function: the binary that goes into its OpenFaaS image and
+// that the local gateway starts.
+package main
+
+import (
+	"github.com/sscard/platform/shared/platform"
+	"github.com/sscard/platform/shared/runtime"
+)
+
+func main() {
+	runtime.Main("login-poll", platform.Needs{Postgres: true, Redis: true}, New)
+}

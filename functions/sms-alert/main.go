@@ -1,0 +1,12 @@
+// Command sms-alert is the sms-alert function: the binary that goes into its OpenFaaS image and
+// that the local gateway starts.
+package main
+
+import (
+	"github.com/sscard/platform/shared/platform"
+	"github.com/sscard/platform/shared/runtime"
+)
+
+func main() {
+	runtime.Main("sms-alert", platform.Needs{Postgres: true, Redis: true}, New)
+}

@@ -1,0 +1,188 @@
+// Command gateway makes one machine behave like the cluster, for development and tests:
+// it starts every function in stack.yml as its own process (the same binary that goes
+// into its image), routes /function/<name> and /async-function/<name> like the OpenFaaS
+// gateway, fires the cron-connector schedules from stack.yml annotations, and acts as the
+// event broker for the routing table in events/ (durable, retried, dead-lettered).
+// Production uses OpenFaaS or Knative instead.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/sscard/platform/infra/stack"
+	"github.com/sscard/platform/shared/db"
+	"github.com/sscard/platform/shared/envconf"
+	"github.com/sscard/platform/shared/platform"
+	"github.com/sscard/platform/shared/secrets"
+)
+
+// Options are the gateway's settings (flags; see -h).
+type Options struct {
+	Listen       string
+	StackFile    string
+	BinDir       string
+	LogDir       string
+	BasePort     int
+	Drain        time.Duration
+	UpstreamTO   time.Duration
+	Functions    []string // empty = all
+	NoCron       bool
+	BrokerPoll   time.Duration
+	BrokerMinTry time.Duration
+}
+
+func main() {
+	var o Options
+	var only string
+	flag.StringVar(&o.Listen, "listen", "127.0.0.1:8080", "address of the gateway")
+	flag.StringVar(&o.StackFile, "stack", "stack.yml", "OpenFaaS stack file")
+	flag.StringVar(&o.BinDir, "bin", ".state/run/bin", "directory with one binary per function")
+	flag.StringVar(&o.LogDir, "logs", ".state/run/logs", "directory for function logs")
+	flag.IntVar(&o.BasePort, "base-port", 8101, "first port for function processes (one each, in name order)")
+	flag.DurationVar(&o.Drain, "drain", time.Second, "healthcheck_interval given to functions (drain wait on stop)")
+	flag.DurationVar(&o.UpstreamTO, "upstream-timeout", stack.GatewayUpstreamTimeout, "upstream timeout (must exceed every exec_timeout)")
+	flag.StringVar(&only, "only", "", "comma-separated functions to start (default all)")
+	flag.BoolVar(&o.NoCron, "no-cron", false, "do not fire schedules")
+	flag.DurationVar(&o.BrokerPoll, "broker-poll", time.Second, "broker redelivery poll interval")
+	flag.DurationVar(&o.BrokerMinTry, "broker-min-backoff", 500*time.Millisecond, "broker first retry delay")
+	flag.Parse()
+	o.Functions = splitList(only)
+
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("component", "gateway")
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := Run(ctx, o, os.Environ(), log, nil); err != nil {
+		log.Error("gateway failed", "error", err.Error())
+		os.Exit(1)
+	}
+}
+
+// Run starts everything and blocks until ctx ends; ready receives the listen address.
+func Run(ctx context.Context, o Options, environ []string, log *slog.Logger, ready chan<- string) error {
+	file, err := stack.Parse(mustRead(o.StackFile), lookup(environ, o.Listen))
+	if err != nil {
+		return fmt.Errorf("stack: %w", err)
+	}
+	// Dependencies of the gateway itself: Postgres for the broker's durable queue.
+	pcfg, err := platform.LoadConfig("gateway", environ)
+	if err != nil {
+		return err
+	}
+	sec := secrets.Reader{Dir: envconf.New(environ).String("secret_mount_path", secrets.DefaultMountPath)}
+	deps, err := platform.Open(ctx, "gateway", pcfg, platform.Needs{Postgres: true}, sec, log)
+	if err != nil {
+		return err
+	}
+	defer deps.Close()
+	if err := migrate(ctx, pcfg.PostgresDSN, sec); err != nil {
+		return err
+	}
+
+	l, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return err
+	}
+	self := "http://" + l.Addr().String()
+	// Re-read the stack now that the real address is known (EVENT_SINK defaults to it).
+	if file, err = stack.Parse(mustRead(o.StackFile), lookup(environ, l.Addr().String())); err != nil {
+		return fmt.Errorf("stack: %w", err)
+	}
+
+	sup := newSupervisor(file, o, environ, log)
+	if err := sup.startAll(ctx); err != nil {
+		sup.stopAll()
+		return err
+	}
+	defer sup.stopAll()
+
+	brk := newBroker(deps.Postgres, sup, self, log, o)
+	go brk.run(ctx)
+	async := newAsyncQueue(sup, log, o.UpstreamTO)
+	defer async.close()
+
+	var crn *scheduler
+	if !o.NoCron {
+		crn = newScheduler(file, self, log)
+		crn.start()
+		defer crn.stop()
+	}
+
+	srv := &http.Server{Handler: routes(sup, brk, async, crn, o.UpstreamTO, log), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	log.Info("gateway ready", "url", self, "functions", sup.names())
+	if ready != nil {
+		ready <- l.Addr().String()
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// lookup gives stack.yml's envsubst the process environment, with local defaults for the
+// variables stack.yml leaves to the platform: where the services and the broker are.
+func lookup(environ []string, listen string) func(string) string {
+	e := envconf.New(environ)
+	local := map[string]string{
+		"POSTGRES_DSN": e.String("postgres_dsn", ""),
+		"REDIS_ADDR":   e.String("redis_addr", ""),
+		"S3_ENDPOINT":  e.String("s3_endpoint", ""),
+		"EVENT_SINK":   "http://" + listen + "/broker/events",
+	}
+	return func(k string) string {
+		if v, ok := e.Lookup(k); ok {
+			return v
+		}
+		return local[k]
+	}
+}
+
+func migrate(ctx context.Context, dsn string, sec secrets.Reader) error {
+	pw, err := sec.Optional("postgres-password")
+	if err != nil {
+		return err
+	}
+	_, err = db.Migrate(ctx, dsn, pw)
+	return err
+}
+
+func mustRead(path string) []byte {
+	b, err := os.ReadFile(filepath.Clean(path))
+	if err != nil {
+		return nil // Parse reports the empty file
+	}
+	return b
+}
+
+func splitList(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == ',' {
+			if i > start {
+				out = append(out, s[start:i])
+			}
+			start = i + 1
+		}
+	}
+	return out
+}

@@ -1,0 +1,59 @@
+// Package outbox delivers CloudEvents reliably: a state change and the event announcing it
+// commit in one Postgres transaction (Enqueue), and a relay delivers committed events at
+// least once (Relay). The same queue serves the local gateway's broker, which fans events
+// out to subscriber functions: there the producer is "broker" and the destination names
+// the subscriber.
+package outbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/jackc/pgx/v5"
+)
+
+// Channel is the Postgres NOTIFY channel; the payload is the producer, so a relay wakes
+// as soon as its producer commits instead of waiting for the next poll.
+const Channel = "sscard_outbox"
+
+
+// Enqueue records ev for delivery by producer's relay to destination ("" = the event sink).
+// Call it inside the transaction that makes the change the event announces. Enqueueing
+// the same (source, id) twice for one destination is a no-op, which makes the broker's
+// ingest idempotent when a relay redelivers.
+func Enqueue(ctx context.Context, tx pgx.Tx, producer, destination string, ev event.Event) error {
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("outbox: encode event: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO outbox (producer, destination, event_source, event_id, event_type, event)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (producer, destination, event_source, event_id) DO NOTHING`,
+		producer, destination, ev.Source(), ev.ID(), ev.Type(), body); err != nil {
+		return fmt.Errorf("outbox: insert: %w", err)
+	}
+	// Delivered to listeners only when the transaction commits.
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, producer); err != nil {
+		return fmt.Errorf("outbox: notify: %w", err)
+	}
+	return nil
+}
+
+// PermanentError marks a delivery failure that retrying cannot fix (e.g. the subscriber
+// rejected the event as invalid); the message is dead-lettered at once.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return "permanent: " + e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Permanent wraps err as a PermanentError.
+func Permanent(err error) error { return &PermanentError{Err: err} }
+
+// IsPermanent reports whether err is a PermanentError.
+func IsPermanent(err error) bool {
+	var p *PermanentError
+	return errors.As(err, &p)
+}

@@ -1,0 +1,205 @@
+package outbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Message is one claimed delivery.
+type Message struct {
+	ID          int64
+	Destination string
+	Event       event.Event
+	Attempt     int
+}
+
+// Relay delivers a producer's committed events. Several replicas may run one each: rows
+// are claimed with a lease under SKIP LOCKED, so each delivery attempt has one owner, and
+// a replica that dies mid-delivery loses only its lease (the row is retried after it).
+type Relay struct {
+	Pool     *pgxpool.Pool
+	Producer string
+	// Deliver sends one message; nil means acknowledged. Wrap with Permanent to dead-letter.
+	Deliver func(ctx context.Context, m Message) error
+	Log     *slog.Logger
+
+	Poll        time.Duration // fallback poll when no NOTIFY arrives [1s]
+	Batch       int           // rows claimed at once [32]
+	Lease       time.Duration // how long a claim is exclusive [30s]
+	MaxAttempts int           // attempts before dead-lettering [30]
+	MinBackoff  time.Duration // first retry delay, doubled each attempt [500ms]
+	MaxBackoff  time.Duration // cap of the retry delay [2m]
+}
+
+func (r *Relay) defaults() {
+	if r.Poll <= 0 {
+		r.Poll = time.Second
+	}
+	if r.Batch <= 0 {
+		r.Batch = 32
+	}
+	if r.Lease <= 0 {
+		r.Lease = 30 * time.Second
+	}
+	if r.MaxAttempts <= 0 {
+		r.MaxAttempts = 30
+	}
+	if r.MinBackoff <= 0 {
+		r.MinBackoff = 500 * time.Millisecond
+	}
+	if r.MaxBackoff <= 0 {
+		r.MaxBackoff = 2 * time.Minute
+	}
+	if r.Log == nil {
+		r.Log = slog.Default()
+	}
+}
+
+// Run delivers until ctx ends. Database outages are logged and retried; they never stop it.
+func (r *Relay) Run(ctx context.Context) {
+	r.defaults()
+	wake := make(chan struct{}, 1)
+	go r.listen(ctx, wake)
+	for {
+		n, err := r.RunOnce(ctx)
+		if err != nil && ctx.Err() == nil {
+			r.Log.Warn("outbox relay pass failed", "producer", r.Producer, "error", err.Error())
+		}
+		if n == r.Batch {
+			continue // more may be waiting
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		case <-time.After(r.Poll):
+		}
+	}
+}
+
+// listen turns NOTIFYs for this producer into wake-ups; reconnects after outages.
+func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
+	for ctx.Err() == nil {
+		err := func() error {
+			conn, err := r.Pool.Acquire(ctx)
+			if err != nil {
+				return err
+			}
+			defer conn.Release()
+			if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
+				return err
+			}
+			for {
+				n, err := conn.Conn().WaitForNotification(ctx)
+				if err != nil {
+					// The connection may be in an unknown state; don't return it to the pool.
+					conn.Conn().Close(context.Background())
+					return err
+				}
+				if n.Payload == r.Producer {
+					select {
+					case wake <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}()
+		if err != nil && ctx.Err() == nil {
+			select {
+			case <-ctx.Done():
+			case <-time.After(r.Poll):
+			}
+		}
+	}
+}
+
+// RunOnce claims and delivers one batch; it returns how many rows it claimed.
+func (r *Relay) RunOnce(ctx context.Context) (int, error) {
+	r.defaults()
+	rows, err := r.Pool.Query(ctx, `UPDATE outbox SET locked_until = now() + $3 * interval '1 millisecond', attempts = attempts + 1
+		WHERE id IN (
+			SELECT id FROM outbox
+			WHERE producer = $1 AND delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= now()
+			  AND (locked_until IS NULL OR locked_until <= now())
+			ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+		RETURNING id, destination, event, attempts`, r.Producer, r.Batch, r.Lease.Milliseconds())
+	if err != nil {
+		return 0, err
+	}
+	var batch []Message
+	for rows.Next() {
+		var m Message
+		var raw []byte
+		if err := rows.Scan(&m.ID, &m.Destination, &raw, &m.Attempt); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		if err := json.Unmarshal(raw, &m.Event); err != nil {
+			// Cannot happen for rows written by Enqueue; dead-letter rather than loop.
+			m.Event = event.New()
+			m.Attempt = -1
+		}
+		batch = append(batch, m)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	// Oldest first, one at a time: a subscriber sees a producer's events in commit order
+	// unless one of them has to be retried.
+	for _, m := range batch {
+		if m.Attempt < 0 {
+			r.settle(ctx, m, Permanent(errors.New("stored event is not readable")))
+			continue
+		}
+		dctx, cancel := context.WithTimeout(ctx, r.Lease/2)
+		err := r.Deliver(dctx, m)
+		cancel()
+		r.settle(ctx, m, err)
+	}
+	return len(batch), nil
+}
+
+func (r *Relay) settle(ctx context.Context, m Message, derr error) {
+	var err error
+	if derr == nil {
+		_, err = r.Pool.Exec(ctx, `UPDATE outbox SET delivered_at = now(), locked_until = NULL, last_error = NULL WHERE id = $1`, m.ID)
+	} else {
+		dead := IsPermanent(derr) || m.Attempt >= r.MaxAttempts
+		_, err = r.Pool.Exec(ctx, `UPDATE outbox SET locked_until = NULL, last_error = $2,
+			next_attempt_at = now() + $3 * interval '1 millisecond',
+			dead_at = CASE WHEN $4 THEN now() END WHERE id = $1`,
+			m.ID, truncate(derr.Error(), 500), r.backoff(m.Attempt).Milliseconds(), dead)
+		level := slog.LevelInfo
+		if dead {
+			level = slog.LevelError
+		}
+		r.Log.Log(ctx, level, "event delivery failed", "producer", r.Producer, "destination", m.Destination,
+			"event_type", m.Event.Type(), "event_id", m.Event.ID(), "attempt", m.Attempt, "dead", dead, "error", derr.Error())
+	}
+	if err != nil {
+		// The lease expires and the row is retried: at least once, never lost.
+		r.Log.Warn("outbox settle failed", "producer", r.Producer, "id", m.ID, "error", err.Error())
+	}
+}
+
+func (r *Relay) backoff(attempt int) time.Duration {
+	d := r.MinBackoff
+	for i := 1; i < attempt && d < r.MaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, r.MaxBackoff)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return fmt.Sprintf("%s…", s[:n])
+}

@@ -1,0 +1,139 @@
+package platform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sscard/platform/events"
+	"github.com/sscard/platform/shared/secrets"
+)
+
+// Deps are the warm dependencies of one function instance. Fields for dependencies the
+// function does not need are nil.
+type Deps struct {
+	Name     string
+	Config   Config
+	Postgres *pgxpool.Pool
+	Redis    *redis.Client
+	S3       *s3.Client
+	// Sink delivers CloudEvents from the outbox; nil when no sink is configured.
+	Sink *events.Sender
+	Log  *slog.Logger
+}
+
+// Open creates the clients. None of them dials here: a function starts listening at once
+// (of-watchdog readiness) and a dependency that is down surfaces as a 503 per request
+// rather than as a crash loop. Missing secrets, though, stop the start.
+func Open(ctx context.Context, name string, cfg Config, needs Needs, sec secrets.Reader, log *slog.Logger) (*Deps, error) {
+	d := &Deps{Name: name, Config: cfg, Log: log}
+	if needs.Postgres {
+		pc, err := pgxpool.ParseConfig(cfg.PostgresDSN)
+		if err != nil {
+			return nil, fmt.Errorf("postgres_dsn: %w", err)
+		}
+		pw, err := sec.Optional("postgres-password")
+		if err != nil {
+			return nil, err
+		}
+		pc.ConnConfig.Password = pw
+		pc.ConnConfig.ConnectTimeout = cfg.DependencyTimeout
+		pc.MaxConns = int32(cfg.PostgresMaxConns)
+		pc.MinConns = int32(cfg.PostgresMinConns)
+		pc.HealthCheckPeriod = 10 * time.Second
+		if d.Postgres, err = pgxpool.NewWithConfig(ctx, pc); err != nil {
+			return nil, fmt.Errorf("postgres pool: %w", err)
+		}
+	}
+	if needs.Redis {
+		pw, err := sec.Optional("redis-password")
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+		d.Redis = redis.NewClient(&redis.Options{
+			Addr: cfg.RedisAddr, Password: pw, DB: cfg.RedisDB, PoolSize: cfg.RedisPoolSize,
+			DialTimeout: cfg.DependencyTimeout, ReadTimeout: cfg.DependencyTimeout, WriteTimeout: cfg.DependencyTimeout,
+			MaxRetries: 1,
+		})
+	}
+	if needs.ObjectStore {
+		ak, err := sec.Read("s3-access-key")
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+		sk, err := sec.Read("s3-secret-key")
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+		hc := &http.Client{Transport: &http.Transport{
+			DialContext:           (&net.Dialer{Timeout: cfg.DependencyTimeout}).DialContext,
+			ResponseHeaderTimeout: 4 * cfg.DependencyTimeout,
+			MaxIdleConnsPerHost:   64,
+		}}
+		d.S3 = s3.New(s3.Options{
+			Region:           cfg.S3Region,
+			BaseEndpoint:     aws.String(cfg.S3Endpoint),
+			UsePathStyle:     true, // MinIO serves buckets as paths
+			Credentials:      credentials.NewStaticCredentialsProvider(ak, sk, ""),
+			HTTPClient:       hc,
+			RetryMaxAttempts: 2,
+		})
+	}
+	if cfg.EventSink != "" {
+		s, err := events.NewSender(cfg.EventSink, nil)
+		if err != nil {
+			d.Close()
+			return nil, fmt.Errorf("event sink: %w", err)
+		}
+		d.Sink = s
+	}
+	return d, nil
+}
+
+// Check pings every opened dependency and reports the first that fails as an outage.
+func (d *Deps) Check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, d.Config.DependencyTimeout)
+	defer cancel()
+	if d.Postgres != nil {
+		if err := d.Postgres.Ping(ctx); err != nil {
+			return d.outage("postgres", err)
+		}
+	}
+	if d.Redis != nil {
+		if err := d.Redis.Ping(ctx).Err(); err != nil {
+			return d.outage("redis", err)
+		}
+	}
+	if d.S3 != nil {
+		if _, err := d.S3.ListBuckets(ctx, &s3.ListBucketsInput{}); err != nil {
+			return d.outage("object-store", err)
+		}
+	}
+	return nil
+}
+
+// Close releases pools; call it after the HTTP server has drained.
+func (d *Deps) Close() {
+	if d.Postgres != nil {
+		d.Postgres.Close()
+	}
+	if d.Redis != nil {
+		_ = d.Redis.Close()
+	}
+}
+
+// errors.Is-able marker for every classified outage.
+var ErrUnavailable = errors.New("dependency unavailable")

@@ -1,0 +1,239 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	handler "github.com/openfaas/templates-sdk/go-http"
+
+	"github.com/sscard/platform/shared/problem"
+)
+
+// ErrorMapper turns a handler error that is not a *problem.Problem into one (e.g. a
+// dependency outage into a 503), or returns nil to fall back to a 500.
+type ErrorMapper func(error) *problem.Problem
+
+// Server is one function instance's HTTP server.
+type Server struct {
+	cfg      Config
+	fn       handler.FunctionHandler
+	log      *slog.Logger
+	mapError ErrorMapper
+	ready    func(context.Context) error
+	metrics  *metrics
+	inflight atomic.Int64
+	draining atomic.Bool
+	srv      *http.Server
+}
+
+// NewServer wires fn into an HTTP server. ready, when set, backs the function's deep
+// health route; the watchdog routes /_/health and /_/ready stay cheap and local.
+func NewServer(cfg Config, fn handler.FunctionHandler, log *slog.Logger, mapError ErrorMapper) *Server {
+	s := &Server{cfg: cfg, fn: fn, log: log, mapError: mapError, metrics: newMetrics(cfg.Name)}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/_/health", s.health)
+	mux.HandleFunc("/_/ready", s.readiness)
+	mux.Handle("/_/metrics", s.metrics.handler())
+	mux.HandleFunc("/", s.invoke)
+	s.srv = &http.Server{
+		Handler:           mux,
+		ReadTimeout:       cfg.ReadTimeout,
+		ReadHeaderTimeout: cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return s
+}
+
+// Serve accepts connections on l until Shutdown.
+func (s *Server) Serve(l net.Listener) error {
+	err := s.srv.Serve(l)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Handler exposes the server's routes (tests, benchmarks).
+func (s *Server) Handler() http.Handler { return s.srv.Handler }
+
+// Shutdown follows the watchdog's SIGTERM sequence: report unhealthy at once, keep
+// serving for healthcheck_interval so load balancers notice, then drain in-flight
+// requests within write_timeout.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	s.log.Info("draining", "wait", s.cfg.HealthcheckInterval.String(), "inflight", s.inflight.Load())
+	select {
+	case <-time.After(s.cfg.HealthcheckInterval):
+	case <-ctx.Done():
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
+	defer cancel()
+	return s.srv.Shutdown(ctx)
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		http.Error(w, "draining", http.StatusServiceUnavailable)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, "OK")
+}
+
+// readiness mirrors of-watchdog's /_/ready: 503 while draining, 429 at max_inflight.
+func (s *Server) readiness(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.Method != http.MethodGet:
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	case s.draining.Load():
+		http.Error(w, "draining", http.StatusServiceUnavailable)
+	case s.cfg.MaxInflight > 0 && s.inflight.Load() >= int64(s.cfg.MaxInflight):
+		http.Error(w, "at max_inflight", http.StatusTooManyRequests)
+	default:
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, "OK")
+	}
+}
+
+type outcome struct {
+	res handler.Response
+	err error
+}
+
+func (s *Server) invoke(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rid := requestIDFrom(r.Header.Get(RequestIDHeader), r.Header.Get("X-Call-Id"))
+	ctx, label := withRouteLabel(r.Context())
+	n := s.inflight.Add(1)
+	s.metrics.inflight.Inc()
+	defer func() { s.inflight.Add(-1); s.metrics.inflight.Dec() }()
+
+	var res handler.Response
+	var err error
+	if s.cfg.MaxInflight > 0 && n > int64(s.cfg.MaxInflight) {
+		err = problem.TooMany("this instance is at max_inflight; retry shortly", time.Second)
+	} else {
+		res, err = s.call(ctx, r, rid)
+	}
+
+	status := s.write(w, res, err, rid, r.URL.Path)
+	took := time.Since(start)
+	s.metrics.observe(label.name, r.Method, status, took)
+	// Never the query string or body: they may carry ID numbers or phone numbers.
+	attrs := []any{"request_id", rid, "method", r.Method, "route", label.name, "status", status,
+		"duration_ms", float64(took.Microseconds()) / 1000}
+	switch {
+	case status >= 500:
+		s.log.Error("request failed", append(attrs, "error", errText(err))...)
+	case status >= 400:
+		s.log.Info("request rejected", append(attrs, "error", errText(err))...)
+	default:
+		s.log.Info("request", attrs...)
+	}
+}
+
+// call reads the body and runs the handler under exec_timeout. A handler that ignores its
+// context is abandoned at the deadline and the caller gets 504, as with the watchdog.
+func (s *Server) call(ctx context.Context, r *http.Request, rid string) (handler.Response, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return handler.Response{}, problem.New(http.StatusRequestEntityTooLarge, "body-too-large",
+				"Request body too large", fmt.Sprintf("the body exceeds %d bytes", s.cfg.MaxBodyBytes))
+		}
+		return handler.Response{}, problem.Invalid("the request body could not be read")
+	}
+	h := r.Header.Clone()
+	h.Set(pathHeader, r.URL.Path)
+	h.Set(RequestIDHeader, rid)
+	req := handler.Request{Body: body, Header: h, QueryString: r.URL.RawQuery, Method: r.Method, Host: r.Host}
+
+	if s.cfg.ExecTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.ExecTimeout)
+		defer cancel()
+	}
+	req.WithContext(ctx)
+	done := make(chan outcome, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- outcome{err: problem.Internal(fmt.Errorf("panic: %v", p))}
+			}
+		}()
+		res, err := s.fn.Handle(req)
+		done <- outcome{res, err}
+	}()
+	select {
+	case o := <-done:
+		return o.res, o.err
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return handler.Response{}, problem.New(http.StatusGatewayTimeout, "exec-timeout", "Function timed out",
+				"the invocation exceeded exec_timeout ("+s.cfg.ExecTimeout.String()+")")
+		}
+		return handler.Response{}, problem.New(499, "client-closed", "Client closed request", "")
+	}
+}
+
+// write sends the response or the problem; it returns the status written.
+func (s *Server) write(w http.ResponseWriter, res handler.Response, err error, rid, path string) int {
+	if err != nil {
+		p, ok := problem.As(err)
+		if !ok && s.mapError != nil {
+			p = s.mapError(err)
+		}
+		if p == nil {
+			p = problem.Internal(err)
+		}
+		p.RequestID = rid
+		p.Instance = path
+		for k, v := range p.Headers() {
+			w.Header()[k] = v
+		}
+		w.Header().Set(RequestIDHeader, rid)
+		w.WriteHeader(p.Status)
+		_, _ = w.Write(p.Body())
+		return p.Status
+	}
+	for k, v := range res.Header {
+		w.Header()[k] = v
+	}
+	w.Header().Set(RequestIDHeader, rid)
+	status := res.StatusCode
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if len(res.Body) > 0 && w.Header().Get("Content-Type") == "" {
+		w.Header().Set("Content-Type", http.DetectContentType(res.Body))
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(res.Body)))
+	w.WriteHeader(status)
+	_, _ = io.Copy(w, bytes.NewReader(res.Body))
+	return status
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	if p, ok := problem.As(err); ok {
+		if c := p.Unwrap(); c != nil {
+			return p.Title + ": " + c.Error()
+		}
+		return p.Title + ": " + p.Detail
+	}
+	return err.Error()
+}

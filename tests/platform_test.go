@@ -1,0 +1,280 @@
+//go:build integration
+
+// End-to-end tests of the local platform: the gateway starts the nine function binaries
+// against the real Postgres, Redis and MinIO of `make test`, routes to them, and brokers
+// CloudEvents between them.
+package tests
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/sscard/platform/events"
+	"github.com/sscard/platform/tests/testenv"
+)
+
+var functionNames = []string{"card-apply", "face-match", "kiosk", "login-poll", "loss-report",
+	"photo-audit-alert", "qr-code", "reconcile", "sms-alert"}
+
+type platform struct {
+	url  string
+	logs string
+	env  *testenv.Env
+	dsn  string
+}
+
+// startPlatform builds the binaries and runs the gateway as make run does.
+func startPlatform(t *testing.T) *platform {
+	t.Helper()
+	env := testenv.Load(t)
+	dsn := env.NewDatabase(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	build := exec.Command("go", "build", "-o", bin+"/", "./functions/...", "./infra/gateway")
+	build.Dir = env.Root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	addr := freeAddr(t)
+	logs := filepath.Join(dir, "logs")
+	gwLog, _ := os.Create(filepath.Join(dir, "gateway.log"))
+	cmd := exec.Command(filepath.Join(bin, "gateway"), "-listen", addr, "-stack", filepath.Join(env.Root, "stack.yml"),
+		"-bin", bin, "-logs", logs, "-base-port", fmt.Sprint(20000+rand.IntN(20000)), "-drain", "0s",
+		"-broker-poll", "200ms", "-broker-min-backoff", "200ms")
+	cmd.Env = append(os.Environ(), env.FunctionEnv(dsn)...)
+	cmd.Stdout, cmd.Stderr = gwLog, gwLog
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &platform{url: "http://" + addr, logs: dir, env: env, dsn: dsn}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+		gwLog.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "gateway.log"))
+			t.Logf("gateway log:\n%s", tail(b, 4000))
+		}
+	})
+	testenv.Eventually(t, 90*time.Second, "gateway ready", func() bool {
+		resp, err := http.Get(p.url + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	return p
+}
+
+func TestPlatform_EveryFunctionAnswersBehindTheGateway(t *testing.T) {
+	p := startPlatform(t)
+	for _, name := range functionNames {
+		for _, route := range []string{"/_/health", "/health"} {
+			resp, body := p.do(t, "GET", "/function/"+name+route, nil, nil)
+			if resp.StatusCode != 200 {
+				t.Errorf("%s%s: want 200, got %d %s", name, route, resp.StatusCode, body)
+			}
+		}
+	}
+	// A capability that is not built yet says so, as problem+json naming it.
+	resp, body := p.do(t, "POST", "/function/loss-report/cards/C1/loss", nil, []byte(`{}`))
+	if resp.StatusCode != 501 || resp.Header.Get("Content-Type") != "application/problem+json" ||
+		!strings.Contains(string(body), "capability") {
+		t.Errorf("not built: want 501 problem+json naming the capability, got %d %s", resp.StatusCode, body)
+	}
+	resp, _ = p.do(t, "GET", "/function/nope/x", nil, nil)
+	if resp.StatusCode != 404 {
+		t.Errorf("unknown function: want 404, got %d", resp.StatusCode)
+	}
+	// Schedules from stack.yml annotations are registered.
+	var schedules []struct{ Function, Schedule string }
+	_, body = p.do(t, "GET", "/system/schedules", nil, nil)
+	_ = json.Unmarshal(body, &schedules)
+	if len(schedules) != 2 || schedules[0].Function != "photo-audit-alert" || schedules[1].Function != "reconcile" {
+		t.Errorf("want schedules for photo-audit-alert and reconcile, got %s", body)
+	}
+}
+
+func TestPlatform_EventsAreDeliveredAtLeastOnceAndAppliedOnce(t *testing.T) {
+	p := startPlatform(t)
+	kiosk := fmt.Sprintf("k-%d", rand.IntN(1_000_000))
+	hb := heartbeat(t, kiosk, time.Now().Add(-time.Minute))
+
+	// Published twice to the broker (a producer retrying): one effect.
+	for range 2 {
+		resp, body := p.send(t, "/broker/events", hb)
+		if resp.StatusCode != http.StatusAccepted || resp.Header.Get("X-Event-Subscribers") != "1" {
+			t.Fatalf("publish: want 202 with one subscriber, got %d %s", resp.StatusCode, body)
+		}
+	}
+	p.waitHeartbeats(t, kiosk, 1)
+	// Delivered twice straight to the consumer (a broker redelivering): applied once.
+	var outcomes []string
+	for range 2 {
+		resp, body := p.send(t, "/function/kiosk", hb)
+		if resp.StatusCode != 200 {
+			t.Fatalf("direct delivery: want 200, got %d %s", resp.StatusCode, body)
+		}
+		outcomes = append(outcomes, resp.Header.Get("X-Event-Outcome"))
+	}
+	if outcomes[0] != "duplicate" || outcomes[1] != "duplicate" {
+		t.Errorf("redelivery after the broker's delivery: want duplicate twice, got %v", outcomes)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := p.heartbeats(t, kiosk); n != 1 {
+		t.Errorf("want exactly one heartbeat recorded, got %d", n)
+	}
+
+	// Subscriber down: the event waits in the broker's queue and arrives when it is back.
+	p.scale(t, "kiosk", 0)
+	resp, body := p.send(t, "/broker/events", heartbeat(t, kiosk, time.Now()))
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("publish while down: want 202, got %d %s", resp.StatusCode, body)
+	}
+	pool := p.env.Pool(t, p.dsn)
+	testenv.Eventually(t, 10*time.Second, "a failed delivery attempt", func() bool {
+		var attempts int
+		_ = pool.QueryRow(context.Background(), `SELECT coalesce(max(attempts), 0) FROM outbox
+			WHERE producer = 'broker' AND destination = 'kiosk' AND delivered_at IS NULL`).Scan(&attempts)
+		return attempts >= 1
+	})
+	p.scale(t, "kiosk", 1)
+	p.waitHeartbeats(t, kiosk, 2)
+
+	// An invalid event is refused with the reasons, and nothing is queued for it.
+	bad := heartbeat(t, kiosk, time.Now())
+	bad.SetSource("/kiosks/someone-else")
+	resp, body = p.send(t, "/broker/events", bad)
+	if resp.StatusCode != 400 || !strings.Contains(string(body), "invalidParams") {
+		t.Errorf("invalid event: want 400 problem with invalidParams, got %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestPlatform_AsyncInvocationCallsBack(t *testing.T) {
+	p := startPlatform(t)
+	got := make(chan http.Header, 1)
+	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got <- r.Header.Clone() }))
+	defer cb.Close()
+	resp, _ := p.do(t, "POST", "/async-function/kiosk/kiosks/unknown-kiosk", http.Header{"X-Callback-Url": {cb.URL}}, nil)
+	if resp.StatusCode != http.StatusAccepted || resp.Header.Get("X-Call-Id") == "" {
+		t.Fatalf("want 202 with X-Call-Id, got %d", resp.StatusCode)
+	}
+	select {
+	case h := <-got:
+		if h.Get("X-Function-Status") != "405" && h.Get("X-Function-Status") != "404" {
+			t.Errorf("callback: want the function's status (POST on a GET route → 405), got %q", h.Get("X-Function-Status"))
+		}
+		if h.Get("X-Call-Id") != resp.Header.Get("X-Call-Id") {
+			t.Errorf("callback: want the same call id")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no callback")
+	}
+}
+
+func heartbeat(t *testing.T, kiosk string, at time.Time) event.Event {
+	t.Helper()
+	ev, err := events.New(events.KioskHeartbeat, "/kiosks/"+kiosk, kiosk, events.KioskHeartbeatData{
+		KioskID: kiosk, At: at.UTC().Truncate(time.Millisecond), Status: events.KioskStatusOK, Version: "test",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// send posts ev in binary mode, as brokers do.
+func (p *platform) send(t *testing.T, path string, ev event.Event) (*http.Response, []byte) {
+	t.Helper()
+	h := http.Header{}
+	h.Set("Ce-Specversion", "1.0")
+	h.Set("Ce-Id", ev.ID())
+	h.Set("Ce-Source", ev.Source())
+	h.Set("Ce-Type", ev.Type())
+	h.Set("Ce-Time", ev.Time().Format(time.RFC3339Nano))
+	h.Set("Content-Type", "application/json")
+	return p.do(t, "POST", path, h, ev.Data())
+}
+
+func (p *platform) do(t *testing.T, method, path string, h http.Header, body []byte) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, p.url+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, b
+}
+
+func (p *platform) scale(t *testing.T, name string, n int) {
+	t.Helper()
+	resp, body := p.do(t, "POST", "/system/scale-function/"+name, nil, []byte(fmt.Sprintf(`{"replicas":%d}`, n)))
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("scale %s to %d: %d %s", name, n, resp.StatusCode, body)
+	}
+}
+
+func (p *platform) heartbeats(t *testing.T, kiosk string) int {
+	t.Helper()
+	resp, body := p.do(t, "GET", "/function/kiosk/kiosks/"+kiosk, nil, nil)
+	if resp.StatusCode != 200 {
+		return 0
+	}
+	var s struct{ Heartbeats int }
+	_ = json.Unmarshal(body, &s)
+	return s.Heartbeats
+}
+
+func (p *platform) waitHeartbeats(t *testing.T, kiosk string, n int) {
+	t.Helper()
+	testenv.Eventually(t, 30*time.Second, fmt.Sprintf("%d heartbeats of %s", n, kiosk), func() bool {
+		return p.heartbeats(t, kiosk) == n
+	})
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
