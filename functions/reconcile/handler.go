@@ -15,4 +15,3 @@ func New(d *platform.Deps) (*runtime.Router, error) {
 	r.NotBuilt("GET", "/discrepancies", "discrepancy query", "003 5.3")
 	return r, nil
 }
-

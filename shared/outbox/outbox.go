@@ -19,7 +19,6 @@ import (
 // as soon as its producer commits instead of waiting for the next poll.
 const Channel = "sscard_outbox"
 
-
 // Enqueue records ev for delivery by producer's relay to destination ("" = the event sink).
 // Call it inside the transaction that makes the change the event announces. Enqueueing
 // the same (source, id) twice for one destination is a no-op, which makes the broker's
