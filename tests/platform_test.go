@@ -31,7 +31,7 @@ import (
 var functionNames = []string{"card-apply", "face-match", "kiosk", "login-poll", "loss-report",
 	"photo-audit-alert", "qr-code", "reconcile", "sms-alert"}
 
-type platform struct {
+type localPlatform struct {
 	url  string
 	logs string
 	env  *testenv.Env
@@ -39,7 +39,7 @@ type platform struct {
 }
 
 // startPlatform builds the binaries and runs the gateway as make run does.
-func startPlatform(t *testing.T) *platform {
+func startPlatform(t *testing.T) *localPlatform {
 	t.Helper()
 	env := testenv.Load(t)
 	dsn := env.NewDatabase(t)
@@ -61,7 +61,7 @@ func startPlatform(t *testing.T) *platform {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &platform{url: "http://" + addr, logs: dir, env: env, dsn: dsn}
+	p := &localPlatform{url: "http://" + addr, logs: dir, env: env, dsn: dsn}
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		done := make(chan struct{})
@@ -206,7 +206,7 @@ func heartbeat(t *testing.T, kiosk string, at time.Time) event.Event {
 }
 
 // send posts ev in binary mode, as brokers do.
-func (p *platform) send(t *testing.T, path string, ev event.Event) (*http.Response, []byte) {
+func (p *localPlatform) send(t *testing.T, path string, ev event.Event) (*http.Response, []byte) {
 	t.Helper()
 	h := http.Header{}
 	h.Set("Ce-Specversion", "1.0")
@@ -218,7 +218,7 @@ func (p *platform) send(t *testing.T, path string, ev event.Event) (*http.Respon
 	return p.do(t, "POST", path, h, ev.Data())
 }
 
-func (p *platform) do(t *testing.T, method, path string, h http.Header, body []byte) (*http.Response, []byte) {
+func (p *localPlatform) do(t *testing.T, method, path string, h http.Header, body []byte) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, p.url+path, bytes.NewReader(body))
 	if err != nil {
@@ -236,7 +236,7 @@ func (p *platform) do(t *testing.T, method, path string, h http.Header, body []b
 	return resp, b
 }
 
-func (p *platform) scale(t *testing.T, name string, n int) {
+func (p *localPlatform) scale(t *testing.T, name string, n int) {
 	t.Helper()
 	resp, body := p.do(t, "POST", "/system/scale-function/"+name, nil, []byte(fmt.Sprintf(`{"replicas":%d}`, n)))
 	if resp.StatusCode != http.StatusAccepted {
@@ -244,7 +244,7 @@ func (p *platform) scale(t *testing.T, name string, n int) {
 	}
 }
 
-func (p *platform) heartbeats(t *testing.T, kiosk string) int {
+func (p *localPlatform) heartbeats(t *testing.T, kiosk string) int {
 	t.Helper()
 	resp, body := p.do(t, "GET", "/function/kiosk/kiosks/"+kiosk, nil, nil)
 	if resp.StatusCode != 200 {
@@ -255,7 +255,7 @@ func (p *platform) heartbeats(t *testing.T, kiosk string) int {
 	return s.Heartbeats
 }
 
-func (p *platform) waitHeartbeats(t *testing.T, kiosk string, n int) {
+func (p *localPlatform) waitHeartbeats(t *testing.T, kiosk string, n int) {
 	t.Helper()
 	testenv.Eventually(t, 30*time.Second, fmt.Sprintf("%d heartbeats of %s", n, kiosk), func() bool {
 		return p.heartbeats(t, kiosk) == n
