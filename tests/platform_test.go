@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +31,40 @@ import (
 
 var functionNames = []string{"card-apply", "face-match", "kiosk", "login-poll", "loss-report",
 	"photo-audit-alert", "qr-code", "reconcile", "sms-alert"}
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// buildBinaries builds the function binaries and the gateway once per test run.
+func buildBinaries(t *testing.T, root string) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "sscard-bin-")
+		if buildErr != nil {
+			return
+		}
+		build := exec.Command("go", "build", "-o", binDir+"/", "./functions/...", "./infra/gateway")
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
 
 type localPlatform struct {
 	url  string
@@ -44,12 +79,7 @@ func startPlatform(t *testing.T) *localPlatform {
 	env := testenv.Load(t)
 	dsn := env.NewDatabase(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "bin")
-	build := exec.Command("go", "build", "-o", bin+"/", "./functions/...", "./infra/gateway")
-	build.Dir = env.Root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinaries(t, env.Root)
 	addr := freeAddr(t)
 	logs := filepath.Join(dir, "logs")
 	gwLog, _ := os.Create(filepath.Join(dir, "gateway.log"))
