@@ -51,19 +51,27 @@ func (e *Env) Duration(key string, def time.Duration) time.Duration {
 	if !ok {
 		return def
 	}
-	if n, err := strconv.Atoi(v); err == nil {
-		if n < 0 {
-			e.fail(key, v, "must not be negative")
-			return def
-		}
-		return time.Duration(n) * time.Second
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		e.fail(key, v, "want a duration such as 10s or a number of seconds")
+	d, err := ParseDuration(v)
+	if err != nil {
+		e.fail(key, v, err.Error())
 		return def
 	}
 	return d
+}
+
+// ParseDuration parses a watchdog duration: "10s", "1m30s" or plain seconds "90".
+func ParseDuration(v string) (time.Duration, error) {
+	if n, err := strconv.Atoi(v); err == nil {
+		if n < 0 {
+			return 0, errors.New("must not be negative")
+		}
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, errors.New("want a non-negative duration such as 10s or a number of seconds")
+	}
+	return d, nil
 }
 
 // Int returns an integer within [min, max].

@@ -33,3 +33,16 @@ func TestEnv_TypedValuesAndErrors(t *testing.T) {
 		t.Errorf("want both bad variables named, got %v", err)
 	}
 }
+
+func TestDuration_WatchdogSyntax(t *testing.T) {
+	for in, want := range map[string]time.Duration{"10": 10 * time.Second, "1m30s": 90 * time.Second, "0": 0} {
+		if got, err := ParseDuration(in); err != nil || got != want {
+			t.Errorf("%q: want %v, got %v %v", in, want, got, err)
+		}
+	}
+	for _, bad := range []string{"-1", "ten", "-3s"} {
+		if _, err := ParseDuration(bad); err == nil {
+			t.Errorf("%q: want an error", bad)
+		}
+	}
+}
