@@ -111,10 +111,17 @@ func (r *Router) Handle(req handler.Request) (handler.Response, error) {
 	return r.handleRoute(req)
 }
 
+// handleRoute picks the most specific route for the path — literal segments beat
+// parameters, so "/health" wins over "/{session}" whatever the registration order — and
+// answers 405 when the path exists only for other methods.
 func (r *Router) handleRoute(req handler.Request) (handler.Response, error) {
 	path := split(Path(req))
 	var allow []string
-	for _, rt := range r.routes {
+	var best *route
+	var bestParams map[string]string
+	bestScore := -1
+	for i := range r.routes {
+		rt := &r.routes[i]
 		params, ok := match(rt.parts, path)
 		if !ok {
 			continue
@@ -123,17 +130,22 @@ func (r *Router) handleRoute(req handler.Request) (handler.Response, error) {
 			allow = append(allow, rt.method)
 			continue
 		}
-		ctx := req.Context()
-		setRouteLabel(ctx, rt.method+" "+rt.pattern)
-		if len(params) > 0 {
-			req.WithContext(context.WithValue(ctx, paramsKey, params))
+		if score := len(rt.parts) - len(params); score > bestScore {
+			best, bestParams, bestScore = rt, params, score
 		}
-		return rt.fn(req)
 	}
-	if len(allow) > 0 {
-		return handler.Response{}, problem.MethodNotAllowed(allow)
+	if best == nil {
+		if len(allow) > 0 {
+			return handler.Response{}, problem.MethodNotAllowed(allow)
+		}
+		return handler.Response{}, problem.NotFound("no route " + Path(req) + " in function " + r.name)
 	}
-	return handler.Response{}, problem.NotFound("no route " + Path(req) + " in function " + r.name)
+	ctx := req.Context()
+	setRouteLabel(ctx, best.method+" "+best.pattern)
+	if len(bestParams) > 0 {
+		req.WithContext(context.WithValue(ctx, paramsKey, bestParams))
+	}
+	return best.fn(req)
 }
 
 func (r *Router) handleEvent(req handler.Request) (handler.Response, error) {

@@ -254,3 +254,23 @@ func TestServer_ShutdownReportsUnhealthyThenDrains(t *testing.T) {
 		t.Errorf("shutdown: %v", err)
 	}
 }
+
+func TestRouter_LiteralSegmentsBeatParameters(t *testing.T) {
+	r := NewRouter("test")
+	r.Get("/{session}", func(req handler.Request) (handler.Response, error) {
+		return handler.Response{Body: []byte("session " + Param(req, "session"))}, nil
+	})
+	r.Get("/health", func(req handler.Request) (handler.Response, error) { return handler.Response{Body: []byte("health")}, nil })
+	_, ts := testServer(t, Config{}, r, nil)
+	for path, want := range map[string]string{"/health": "health", "/abc": "session abc"} {
+		resp, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != want {
+			t.Errorf("%s: want %q, got %q", path, want, b)
+		}
+	}
+}
