@@ -71,7 +71,12 @@ func (s *scheduler) stop()  { <-s.c.Stop().Done() }
 func (s *scheduler) list() []Entry {
 	out := make([]Entry, 0, len(s.entries))
 	for name, id := range s.entries {
-		out = append(out, Entry{Function: name, Schedule: s.specs[name], Next: s.c.Entry(id).Next})
+		e := s.c.Entry(id)
+		next := e.Next
+		if next.IsZero() { // not started yet
+			next = e.Schedule.Next(time.Now().UTC())
+		}
+		out = append(out, Entry{Function: name, Schedule: s.specs[name], Next: next})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Function < out[j].Function })
 	return out

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"regexp"
+	"sync/atomic"
 
 	handler "github.com/openfaas/templates-sdk/go-http"
 )
@@ -58,15 +59,20 @@ func Param(req handler.Request, name string) string {
 
 // routeLabel is filled by the router with the matched pattern so metrics and logs use the
 // pattern, never the raw path (bounded cardinality, and paths may carry identifiers).
-type routeLabel struct{ name string }
+// It is atomic because a handler abandoned at exec_timeout may still set it.
+type routeLabel struct{ name atomic.Pointer[string] }
 
 func withRouteLabel(ctx context.Context) (context.Context, *routeLabel) {
-	l := &routeLabel{name: "unmatched"}
+	l := &routeLabel{}
+	unmatched := "unmatched"
+	l.name.Store(&unmatched)
 	return context.WithValue(ctx, routeKey, l), l
 }
 
+func (l *routeLabel) String() string { return *l.name.Load() }
+
 func setRouteLabel(ctx context.Context, name string) {
 	if l, ok := ctx.Value(routeKey).(*routeLabel); ok {
-		l.name = name
+		l.name.Store(&name)
 	}
 }

@@ -129,9 +129,10 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request) {
 
 	status := s.write(w, res, err, rid, r.URL.Path)
 	took := time.Since(start)
-	s.metrics.observe(label.name, r.Method, status, took)
+	route := label.String()
+	s.metrics.observe(route, r.Method, status, took)
 	// Never the query string or body: they may carry ID numbers or phone numbers.
-	attrs := []any{"request_id", rid, "method", r.Method, "route", label.name, "status", status,
+	attrs := []any{"request_id", rid, "method", r.Method, "route", route, "status", status,
 		"duration_ms", float64(took.Microseconds()) / 1000}
 	switch {
 	case status >= 500:

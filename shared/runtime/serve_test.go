@@ -170,7 +170,7 @@ func TestServer_ExecTimeoutBodyLimitAndInflight(t *testing.T) {
 	r.Post("/echo", func(req handler.Request) (handler.Response, error) {
 		return handler.Response{Body: req.Body}, nil
 	})
-	s, ts := testServer(t, Config{ExecTimeout: 200 * time.Millisecond, MaxBodyBytes: 1024, MaxInflight: 1}, r, nil)
+	_, ts := testServer(t, Config{ExecTimeout: 200 * time.Millisecond, MaxBodyBytes: 1024}, r, nil)
 	defer once.Do(func() { close(release) })
 
 	resp, _ := http.Get(ts.URL + "/slow")
@@ -185,7 +185,7 @@ func TestServer_ExecTimeoutBodyLimitAndInflight(t *testing.T) {
 	}
 
 	// Hold the only slot, then a second call and readiness both say 429.
-	s.cfg.ExecTimeout = 5 * time.Second
+	s, ts := testServer(t, Config{ExecTimeout: 5 * time.Second, MaxInflight: 1}, r, nil)
 	go func() {
 		r, err := http.Get(ts.URL + "/stuck")
 		if err == nil {
