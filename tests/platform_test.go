@@ -24,8 +24,10 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/sscard/platform/events"
+	"github.com/sscard/platform/shared/outbox"
 	"github.com/sscard/platform/tests/testenv"
 )
 
@@ -199,6 +201,38 @@ func TestPlatform_EventsAreDeliveredAtLeastOnceAndAppliedOnce(t *testing.T) {
 	resp, body = p.send(t, "/broker/events", bad)
 	if resp.StatusCode != 400 || !strings.Contains(string(body), "invalidParams") {
 		t.Errorf("invalid event: want 400 problem with invalidParams, got %d %s", resp.StatusCode, body)
+	}
+}
+
+// A function commits a change and its event, then dies before its relay sends the event.
+// When it runs again the relay delivers the event, and the consumer applies it once.
+func TestPlatform_OutboxSurvivesARestartBetweenCommitAndDelivery(t *testing.T) {
+	p := startPlatform(t)
+	pool := p.env.Pool(t, p.dsn)
+	kiosk := fmt.Sprintf("k-%d", rand.IntN(1_000_000))
+	ev := heartbeat(t, kiosk, time.Now())
+
+	p.scale(t, "card-apply", 0) // the producer is down after its commit
+	err := pgx.BeginFunc(context.Background(), pool, func(tx pgx.Tx) error {
+		return outbox.Enqueue(context.Background(), tx, "card-apply", "", ev)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := p.heartbeats(t, kiosk); n != 0 {
+		t.Fatalf("nothing may be delivered while the producer is down, got %d", n)
+	}
+	p.scale(t, "card-apply", 1)
+	p.waitHeartbeats(t, kiosk, 1)
+	var delivered bool
+	if err := pool.QueryRow(context.Background(), `SELECT delivered_at IS NOT NULL FROM outbox
+		WHERE producer = 'card-apply' AND event_id = $1`, ev.ID()).Scan(&delivered); err != nil || !delivered {
+		t.Errorf("want the outbox row marked delivered, got %v %v", delivered, err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := p.heartbeats(t, kiosk); n != 1 {
+		t.Errorf("want exactly one effect, got %d", n)
 	}
 }
 

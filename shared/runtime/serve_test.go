@@ -260,7 +260,9 @@ func TestRouter_LiteralSegmentsBeatParameters(t *testing.T) {
 	r.Get("/{session}", func(req handler.Request) (handler.Response, error) {
 		return handler.Response{Body: []byte("session " + Param(req, "session"))}, nil
 	})
-	r.Get("/health", func(req handler.Request) (handler.Response, error) { return handler.Response{Body: []byte("health")}, nil })
+	r.Get("/health", func(req handler.Request) (handler.Response, error) {
+		return handler.Response{Body: []byte("health")}, nil
+	})
 	_, ts := testServer(t, Config{}, r, nil)
 	for path, want := range map[string]string{"/health": "health", "/abc": "session abc"} {
 		resp, err := http.Get(ts.URL + path)
