@@ -9,7 +9,7 @@ TEST_STATE := .state/test
 TEST_PORTS := SSCARD_STATE=$(TEST_STATE) SSCARD_PG_PORT=55433 SSCARD_REDIS_PORT=56380 SSCARD_MINIO_PORT=59010
 
 .PHONY: help run stop status build test unit integration services-test services-test-down bench fuzz \
-        vet fmt knative schemas faas-template bootstrap clean
+        vet fmt knative schemas dockerfiles faas-template bootstrap clean
 
 help:
 	@echo "make run     start Postgres, Redis, MinIO, the nine functions behind the local gateway (:8080) and the edge-bridge"
@@ -74,6 +74,10 @@ knative:
 
 schemas:
 	$(GO) run ./events/cmd/genschema
+
+# After editing infra/openfaas/Dockerfile: every function carries an identical copy.
+dockerfiles:
+	@for f in functions/*/; do cp infra/openfaas/Dockerfile "$$f/Dockerfile"; done
 
 # faas-cli needs ./template/dockerfile/template.yml or it pulls templates from the network.
 faas-template:

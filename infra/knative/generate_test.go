@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
@@ -17,7 +18,8 @@ import (
 type doc struct {
 	Kind     string `yaml:"kind"`
 	Metadata struct {
-		Name string `yaml:"name"`
+		Name   string            `yaml:"name"`
+		Labels map[string]string `yaml:"labels"`
 	} `yaml:"metadata"`
 	Spec struct {
 		Schedule string `yaml:"schedule"`
@@ -54,7 +56,7 @@ func TestManifestsUpToDate(t *testing.T) {
 	for name, want := range files {
 		got, err := os.ReadFile(name)
 		if err != nil || !bytes.Equal(got, want) {
-			t.Errorf("infra/knative/%s is stale or missing: run make knative (go run ./infra/cmd/genknative)", name)
+			t.Errorf("infra/knative/%s is stale or missing: run go run ./infra/cmd/genknative (make knative)", name)
 		}
 	}
 }
@@ -81,6 +83,9 @@ func TestManifestsAgreeWithStackAndRoutes(t *testing.T) {
 	services := map[string]int{}
 	for _, d := range byKind["Service"] {
 		services[d.Metadata.Name]++
+		if d.Metadata.Labels["app.kubernetes.io/part-of"] != "sscard" {
+			t.Errorf("Service %s: no part-of label, so the SinkBinding gives it no K_SINK", d.Metadata.Name)
+		}
 	}
 	for _, name := range f.Names() {
 		if services[name] != 1 {
@@ -120,12 +125,35 @@ func TestManifestsAgreeWithStackAndRoutes(t *testing.T) {
 }
 
 func TestTriggerNameIsDNSSafe(t *testing.T) {
-	got := TriggerName(events.Route{Type: events.CardStatusChanged, Consumer: "sms-alert"})
-	if got != "sms-alert-card-status-changed" {
-		t.Errorf("want sms-alert-card-status-changed, got %q", got)
+	for _, c := range []struct {
+		r    events.Route
+		want string
+	}{
+		{events.Route{Type: events.CardStatusChanged, Consumer: "sms-alert"}, "sms-alert-card-status-changed"},
+		{events.Route{Type: "cn.sscard.kiosk.version", Consumer: "kiosk"}, "kiosk-kiosk-version"},
+		{events.Route{Type: "cn.sscard.card_issued.v12", Consumer: "kiosk"}, "kiosk-card-issued"},
+	} {
+		if got := TriggerName(c.r); got != c.want {
+			t.Errorf("%s: want %q, got %q", c.r.Type, c.want, got)
+		}
 	}
 	long := TriggerName(events.Route{Type: "cn.sscard.a.very.long.type.name.that.goes.on.and.on.and.on.v1", Consumer: "photo-audit-alert"})
 	if len(long) > 63 || long[len(long)-1] == '-' {
 		t.Errorf("want ≤ 63 chars not ending in '-', got %q", long)
+	}
+}
+
+func TestGenerateRejectsBadRoutes(t *testing.T) {
+	f := loadStack(t)
+	if _, err := Generate(f, []events.Route{{Type: events.SMSRequested, Consumer: "nobody"}}); err == nil {
+		t.Error("route to an unknown consumer: want an error")
+	}
+	long := "cn.sscard." + strings.Repeat("long.", 13) // 65 characters before the suffix
+	_, err := Generate(f, []events.Route{
+		{Type: events.Type(long + "first.v1"), Consumer: "kiosk"},
+		{Type: events.Type(long + "second.v1"), Consumer: "kiosk"},
+	})
+	if err == nil {
+		t.Error("two routes truncated to one Trigger name: want an error")
 	}
 }

@@ -10,9 +10,10 @@ GATEWAY=${SSCARD_GATEWAY:-127.0.0.1:8080}
 BRIDGE=${SSCARD_BRIDGE:-127.0.0.1:8090}
 mkdir -p "$STATE/logs"
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1" 2>/dev/null)" 2>/dev/null; }
 
 stop_all() {
+	touch "$STATE/stopping" # tells a foreground `make run` that this stop is wanted
 	for p in edge-bridge gateway; do
 		if alive "$STATE/$p.pid"; then
 			kill "$(cat "$STATE/$p.pid")" 2>/dev/null || true
@@ -26,6 +27,7 @@ stop_all() {
 
 start() {
 	if alive "$STATE/gateway.pid"; then echo "[run] already running (make stop first)"; status; exit 0; fi
+	rm -f "$STATE/stopping"
 	infra/scripts/services.sh up
 	# shellcheck disable=SC1091
 	source "$STATE/env"
@@ -46,7 +48,7 @@ start() {
 	echo "Ctrl-C (or make stop in another terminal) stops everything; data stays in $STATE."
 	trap 'echo; stop_all; exit 0' INT TERM
 	while alive "$STATE/gateway.pid"; do sleep 1; done
-	[ -f "$STATE/gateway.pid" ] || exit 0 # stopped by make stop
+	[ -f "$STATE/stopping" ] && exit 0 # stopped by make stop
 	echo "[run] gateway exited; see $STATE/logs/gateway.log"
 	stop_all
 	exit 1

@@ -10,6 +10,7 @@ import (
 	"os"
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -46,14 +47,6 @@ type Function struct {
 	Labels      map[string]string `yaml:"labels"`
 	Annotations map[string]string `yaml:"annotations"`
 	BuildArgs   map[string]string `yaml:"build_args"`
-	Limits      *Resources        `yaml:"limits,omitempty"`
-	Requests    *Resources        `yaml:"requests,omitempty"`
-}
-
-// Resources are memory/CPU limits or requests.
-type Resources struct {
-	Memory string `yaml:"memory,omitempty"`
-	CPU    string `yaml:"cpu,omitempty"`
 }
 
 // Configuration holds build-wide settings.
@@ -89,10 +82,24 @@ func Parse(data []byte, getenv func(string) string) (*File, error) {
 	return &f, nil
 }
 
-var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+// varRef is the part of faas-cli's envsubst (drone/envsubst) this stack uses: ${VAR} and
+// ${VAR:-default}, the default holding no '$' or '}'.
+var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}$\n]*))?\}`)
 
-// expand substitutes ${VAR} and ${VAR:-default}; an unset VAR without default becomes "".
+// otherRef is anything else envsubst would treat specially: other ${...} forms, nested
+// defaults, and "$$" (an escape). faas-cli either rejects or rewrites those, so they
+// are errors here rather than silently different values.
+var otherRef = regexp.MustCompile(`\$[{$]`)
+
+// expand substitutes ${VAR} and ${VAR:-default} (the default also when VAR is empty, as
+// envsubst does); an unset VAR without default becomes "".
 func expand(s string, getenv func(string) string) (string, error) {
+	for i, line := range strings.Split(varRef.ReplaceAllString(s, ""), "\n") {
+		if m := otherRef.FindStringIndex(line); m != nil {
+			return "", fmt.Errorf("stack: line %d: unsupported substitution near %q (use ${VAR} or ${VAR:-default}, also in comments)",
+				i+1, line[m[0]:min(len(line), m[0]+20)])
+		}
+	}
 	return varRef.ReplaceAllStringFunc(s, func(m string) string {
 		sub := varRef.FindStringSubmatch(m)
 		if v := getenv(sub[1]); v != "" {

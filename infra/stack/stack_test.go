@@ -48,6 +48,21 @@ functions:
 	}
 }
 
+// faas-cli's envsubst rejects or rewrites these (even in comments); Parse must not quietly
+// produce a different file.
+func TestParse_RejectsOtherSubstitutions(t *testing.T) {
+	for _, src := range []string{
+		"# values in ${...} come from the environment\nversion: 1.0\n",
+		"version: 1.0\nprovider: {name: openfaas, gateway: ${URL-http://x}}\n",
+		"version: 1.0\nprovider: {name: openfaas, gateway: ${URL:-${OTHER}}}\n",
+		"version: 1.0\nprovider: {name: openfaas, gateway: http://x/$$}\n",
+	} {
+		if _, err := Parse([]byte(src), func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "unsupported substitution") {
+			t.Errorf("%q: want an unsupported substitution error, got %v", src, err)
+		}
+	}
+}
+
 // fixture writes a minimal valid repository with one function and returns its root.
 func fixture(t *testing.T, dirs ...string) string {
 	t.Helper()
