@@ -23,7 +23,9 @@ func routes(sup *supervisor, brk *broker, async *asyncQueue, crn *scheduler, ups
 		proxies[name] = newProxy(p, upstream, log)
 	}
 	invoke := func(w http.ResponseWriter, r *http.Request) {
-		name := r.PathValue("name")
+		// cron-connector and other OpenFaaS clients call <name>.<namespace>; there is one
+		// namespace here.
+		name, _, _ := strings.Cut(r.PathValue("name"), ".")
 		p, ok := sup.get(name)
 		if !ok {
 			writeProblem(w, problem.NotFound("no function named "+name))
