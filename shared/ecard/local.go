@@ -30,7 +30,7 @@ func NewLocal(rdb *redis.Client, key *sm2.PrivateKey, appURL string) *Local {
 	return &Local{rdb: rdb, key: key, appURL: appURL, ttl: time.Hour}
 }
 
-func qrKey(session string) string    { return "ecard-local:qr:" + session }
+func qrKey(session string) string     { return "ecard-local:qr:" + session }
 func holderKey(ecardNo string) string { return "ecard-local:holder:" + ecardNo }
 
 type qrRecord struct {
