@@ -84,6 +84,8 @@ type PollResult struct {
 	SlowDown bool          // the poll came too early; Interval has grown
 	Token    string        // set once, on the poll that consumes a confirmed session
 	PersonID string        // the registered holder, with Token
+	// Masked holder name and ID number, with Token, for the page's greeting.
+	MaskedName, MaskedIDNumber string
 	// RegistrationRequired: confirmed by a holder who has no record here yet.
 	RegistrationRequired bool
 }

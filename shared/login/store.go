@@ -135,7 +135,7 @@ func (s *Sessions) Refresh(ctx context.Context, oldID string, now time.Time) (Se
 // and later polls (RFC 8628 §3.5). A confirmed session is consumed by the first poll
 // after confirmation, which mints the token; no later poll can mint another.
 var pollScript = redis.NewScript(`
-local h = redis.call('HMGET', KEYS[1], 'state', 'exp', 'interval', 'person', 'unregistered')
+local h = redis.call('HMGET', KEYS[1], 'state', 'exp', 'interval', 'person', 'unregistered', 'name', 'idNumber')
 if not h[1] then return {'unknown', '0'} end
 local state, interval = h[1], tonumber(h[3])
 if state ~= 'consumed' and state ~= 'cancelled' and tonumber(ARGV[1]) >= tonumber(h[2]) then
@@ -151,7 +151,7 @@ if state == 'confirmed' then
   redis.call('HSET', KEYS[1], 'state', 'consumed')
   if h[5] == '1' then return {'registration_required', tostring(interval)} end
   redis.call('SET', KEYS[3], h[4], 'PX', tonumber(ARGV[3]))
-  return {'confirmed', tostring(interval), h[4]}
+  return {'confirmed', tostring(interval), h[4], h[6] or '', h[7] or ''}
 end
 return {state, tostring(interval)}
 `)
@@ -178,6 +178,7 @@ func (s *Sessions) Poll(ctx context.Context, id string, now time.Time) (PollResu
 		r.State, r.RegistrationRequired = Consumed, true
 	case "confirmed":
 		r.State, r.Token, r.PersonID = Confirmed, token, res[2]
+		r.MaskedName, r.MaskedIDNumber = res[3], res[4]
 	default:
 		r.State = State(res[0])
 	}
