@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -71,6 +72,9 @@ func nameErr(field string, code ErrorCode, reason string) *Error {
 //     〇 U+3007), combining marks (so ideographic variation sequences survive), and the
 //     middle dot · between parts — not first, not last, not doubled;
 //   - no control or format characters, no white space, digits or other punctuation;
+//   - no private-use characters: legacy systems put 生僻字 there before Unicode and
+//     GB18030-2005/2022 gave them standard code points, and a private-use code point
+//     prints as whatever glyph the card producer's font has in that slot;
 //   - encodable in GB18030, the encoding the card and the card producer use.
 //
 // The error is an *Error with Field "name"; its reason never repeats the name.
@@ -83,7 +87,7 @@ func ValidateName(name string) error {
 		return nameErr(FieldName, CodeEmpty, "is required")
 	}
 	if utf8.RuneCountInString(name) > MaxNameRunes {
-		return nameErr(FieldName, CodeTooLong, "must be at most 50 characters")
+		return nameErr(FieldName, CodeTooLong, fmt.Sprintf("must be at most %d characters", MaxNameRunes))
 	}
 	prevDot := true // a dot may not come first
 	for i, r := range name {
@@ -96,6 +100,8 @@ func ValidateName(name string) error {
 			continue
 		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
 			return nameErr(FieldName, CodeCharacter, "must not contain control or format characters")
+		case unicode.Is(unicode.Co, r):
+			return nameErr(FieldName, CodeCharacter, "contains a private-use character (a legacy encoding of a rare character); enter the standard Unicode character")
 		case unicode.IsSpace(r):
 			return nameErr(FieldName, CodeCharacter, "must not contain spaces; separate name parts with ·")
 		case unicode.IsMark(r):
@@ -131,8 +137,13 @@ func GB18030Len(s string) (int, error) {
 func runeGB18030Len(enc interface {
 	String(string) (string, error)
 }, r rune) int {
-	if r < utf8.RuneSelf {
+	switch {
+	case r < utf8.RuneSelf:
 		return 1
+	case r > 0xFFFF && r <= unicode.MaxRune:
+		// GB18030 maps all supplementary planes linearly onto four-byte sequences
+		// 0x90308130–0xE3329A35; no table lookup needed.
+		return 4
 	}
 	b, err := enc.String(string(r))
 	if err != nil {
@@ -214,7 +225,7 @@ func ValidateEnglishName(s string) (string, error) {
 		return "", nameErr(FieldEnglishName, CodeEmpty, "is required")
 	}
 	if len(s) > MaxEnglishNameLen {
-		return "", nameErr(FieldEnglishName, CodeTooLong, "must be at most 80 characters")
+		return "", nameErr(FieldEnglishName, CodeTooLong, fmt.Sprintf("must be at most %d characters", MaxEnglishNameLen))
 	}
 	b := []byte(s)
 	prevPunct := true // the name must start with a letter
