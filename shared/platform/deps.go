@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sscard/platform/events"
+	"github.com/sscard/platform/shared/envconf"
 	"github.com/sscard/platform/shared/secrets"
 )
 
@@ -30,13 +31,17 @@ type Deps struct {
 	// Sink delivers CloudEvents from the outbox; nil when no sink is configured.
 	Sink *events.Sender
 	Log  *slog.Logger
+	// Secrets reads the function's other secrets (keys); Env its other settings, for
+	// capability packages that read their own configuration.
+	Secrets secrets.Reader
+	Env     *envconf.Env
 }
 
 // Open creates the clients. None of them dials here: a function starts listening at once
 // (of-watchdog readiness) and a dependency that is down surfaces as a 503 per request
 // rather than as a crash loop. Missing secrets, though, stop the start.
 func Open(ctx context.Context, name string, cfg Config, needs Needs, sec secrets.Reader, log *slog.Logger) (*Deps, error) {
-	d := &Deps{Name: name, Config: cfg, Log: log}
+	d := &Deps{Name: name, Config: cfg, Log: log, Secrets: sec, Env: envconf.New(nil)}
 	if needs.Postgres {
 		pc, err := pgxpool.ParseConfig(cfg.PostgresDSN)
 		if err != nil {

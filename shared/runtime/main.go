@@ -15,6 +15,7 @@ import (
 	handler "github.com/openfaas/templates-sdk/go-http"
 
 	"github.com/sscard/platform/events"
+	"github.com/sscard/platform/shared/envconf"
 	"github.com/sscard/platform/shared/outbox"
 	"github.com/sscard/platform/shared/platform"
 	"github.com/sscard/platform/shared/problem"
@@ -48,6 +49,7 @@ func Run(ctx context.Context, name string, environ []string, needs platform.Need
 		return err
 	}
 	defer deps.Close()
+	deps.Env = envconf.New(environ)
 	router, err := build(deps)
 	if err != nil {
 		return fmt.Errorf("build handler: %w", err)

@@ -1,0 +1,67 @@
+package login
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sscard/platform/shared/ecard"
+	"github.com/sscard/platform/shared/platform"
+)
+
+// Settings (environment; defaults in brackets):
+//
+//	login_qr_validity    how long a login QR is valid [120s]
+//	login_poll_interval  the poll interval the page is told [2s]
+//	login_token_ttl      session token lifetime [30m]
+//	ecard_authority      which e-card platform adapter: "local" (the built-in local
+//	                     authority; development and tests). No other adapter exists yet:
+//	                     any other value refuses to start rather than run unverified.
+//	ecard_app_url        what login QRs encode for the e-card app [essc://login]
+//
+// Secrets: ecard-platform-public-key (always), ecard-local-private-key (local only).
+
+// Open assembles the scan-login flow of a function instance. The local authority is
+// returned too when configured, so the function can expose its "phone" endpoint.
+func Open(d *platform.Deps, people Registry, mask Masker) (*Flow, *ecard.Local, error) {
+	if d.Redis == nil {
+		return nil, nil, errors.New("scan login needs Redis")
+	}
+	cfg := Config{
+		Validity: d.Env.Duration("login_qr_validity", DefaultConfig.Validity),
+		Interval: d.Env.Duration("login_poll_interval", DefaultConfig.Interval),
+		TokenTTL: d.Env.Duration("login_token_ttl", DefaultConfig.TokenTTL),
+	}
+	authority := d.Env.String("ecard_authority", "local")
+	appURL := d.Env.String("ecard_app_url", "essc://login")
+	if err := d.Env.Err(); err != nil {
+		return nil, nil, err
+	}
+	pubPEM, err := d.Secrets.Read(ecard.PlatformKeySecret)
+	if err != nil {
+		return nil, nil, err
+	}
+	pub, err := ecard.ParsePublicKey(pubPEM)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", ecard.PlatformKeySecret, err)
+	}
+	flow := &Flow{Sessions: NewSessions(d.Redis, cfg), Verify: ecard.Verifier{Key: pub, MaxAge: 5 * time.Minute},
+		People: people, Mask: mask}
+	switch authority {
+	case "local":
+		privPEM, err := d.Secrets.Read(ecard.LocalKeySecret)
+		if err != nil {
+			return nil, nil, err
+		}
+		priv, err := ecard.ParsePrivateKey(privPEM)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", ecard.LocalKeySecret, err)
+		}
+		local := ecard.NewLocal(d.Redis, priv, appURL)
+		flow.Platform = local
+		d.Log.Warn("scan login uses the LOCAL e-card authority (development/test only)")
+		return flow, local, nil
+	default:
+		return nil, nil, fmt.Errorf("ecard_authority=%q: no such e-card platform adapter", authority)
+	}
+}
