@@ -126,63 +126,86 @@ func (s *Sessions) Refresh(ctx context.Context, oldID string, now time.Time) (Se
 	return s.Create(ctx, now)
 }
 
-// pollScript is the whole poll in one round trip:
+// consumeScript hands out the token of a confirmed session, once: it moves the session
+// to consumed and stores the token in the same step, so two polls racing after the
+// confirmation cannot both get one.
 //
-//	KEYS: session, throttle, token-to-mint
-//	ARGV: now ms, slow-down step ms, token ttl ms, token
-//
-// A poll inside the interval gets slow_down and the interval grows by the step for this
-// and later polls (RFC 8628 §3.5). A confirmed session is consumed by the first poll
-// after confirmation, which mints the token; no later poll can mint another.
-var pollScript = redis.NewScript(`
-local h = redis.call('HMGET', KEYS[1], 'state', 'exp', 'interval', 'person', 'unregistered', 'name', 'idNumber')
-if not h[1] then return {'unknown', '0'} end
-local state, interval = h[1], tonumber(h[3])
-if state ~= 'consumed' and state ~= 'cancelled' and tonumber(ARGV[1]) >= tonumber(h[2]) then
-  return {'expired', tostring(interval)}
-end
-if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', interval) then
-  interval = interval + tonumber(ARGV[2])
-  redis.call('HSET', KEYS[1], 'interval', interval)
-  redis.call('SET', KEYS[2], '1', 'PX', interval)
-  return {'slow_down', tostring(interval), state}
-end
-if state == 'confirmed' then
-  redis.call('HSET', KEYS[1], 'state', 'consumed')
-  if h[5] == '1' then return {'registration_required', tostring(interval)} end
-  redis.call('SET', KEYS[3], h[4], 'PX', tonumber(ARGV[3]))
-  return {'confirmed', tostring(interval), h[4], h[6] or '', h[7] or ''}
-end
-return {state, tostring(interval)}
+//	KEYS: session, token-to-mint    ARGV: token ttl ms
+var consumeScript = redis.NewScript(`
+local h = redis.call('HMGET', KEYS[1], 'state', 'person', 'unregistered', 'name', 'idNumber')
+if h[1] ~= 'confirmed' then return {h[1] or 'unknown'} end
+redis.call('HSET', KEYS[1], 'state', 'consumed')
+if h[3] == '1' then return {'registration_required'} end
+redis.call('SET', KEYS[2], h[2], 'PX', tonumber(ARGV[1]))
+return {'confirmed', h[2], h[4] or '', h[5] or ''}
 `)
 
-// Poll answers one poll of session id.
+// Poll answers one poll of session id. The common case — a page polling at the interval
+// while nobody has scanned yet — is one pipelined round trip of two plain commands: mark
+// this poll (SET NX with the interval as expiry) and read the session. Only a too-early
+// poll (slow_down) or the one poll after confirmation needs a second step.
 func (s *Sessions) Poll(ctx context.Context, id string, now time.Time) (PollResult, error) {
 	if !ValidID(id) {
 		return PollResult{}, ErrUnknown
 	}
-	token := randomID()
-	res, err := pollScript.Run(ctx, s.rdb, []string{sessionKey(id), throttleKey(id), tokenKey(token)},
-		now.UnixMilli(), s.cfg.SlowDownStep.Milliseconds(), s.cfg.TokenTTL.Milliseconds(), token).StringSlice()
+	var mark *redis.BoolCmd
+	var read *redis.SliceCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		mark = p.SetNX(ctx, throttleKey(id), 1, s.cfg.Interval)
+		read = p.HMGet(ctx, sessionKey(id), "state", "exp", "interval")
+		return nil
+	})
 	if err != nil {
 		return PollResult{}, err
 	}
-	ms, _ := strconv.ParseInt(res[1], 10, 64)
-	r := PollResult{Interval: time.Duration(ms) * time.Millisecond}
-	switch res[0] {
-	case "unknown":
+	f := read.Val()
+	state, _ := f[0].(string)
+	if state == "" {
 		return PollResult{}, ErrUnknown
-	case "slow_down":
-		r.SlowDown, r.State = true, State(res[2])
+	}
+	exp := atoi(f[1])
+	interval := time.Duration(atoi(f[2])) * time.Millisecond
+	r := PollResult{State: State(state), Interval: interval}
+	if !r.State.Terminal() && now.UnixMilli() >= exp {
+		r.State = Expired
+		return r, nil
+	}
+	if !mark.Val() {
+		// Too early: RFC 8628 slow_down — the interval grows for this and later polls,
+		// and this session may not poll again before the new interval has passed.
+		grown, err := s.rdb.HIncrBy(ctx, sessionKey(id), "interval", s.cfg.SlowDownStep.Milliseconds()).Result()
+		if err != nil {
+			return PollResult{}, err
+		}
+		r.Interval, r.SlowDown = time.Duration(grown)*time.Millisecond, true
+		if err := s.rdb.Set(ctx, throttleKey(id), 1, r.Interval).Err(); err != nil {
+			return PollResult{}, err
+		}
+		return r, nil
+	}
+	if r.State != Confirmed {
+		return r, nil
+	}
+	token := randomID()
+	res, err := consumeScript.Run(ctx, s.rdb, []string{sessionKey(id), tokenKey(token)}, s.cfg.TokenTTL.Milliseconds()).StringSlice()
+	if err != nil {
+		return PollResult{}, err
+	}
+	switch res[0] {
+	case "confirmed":
+		r.Token, r.PersonID, r.MaskedName, r.MaskedIDNumber = token, res[1], res[2], res[3]
 	case "registration_required":
 		r.State, r.RegistrationRequired = Consumed, true
-	case "confirmed":
-		r.State, r.Token, r.PersonID = Confirmed, token, res[2]
-		r.MaskedName, r.MaskedIDNumber = res[3], res[4]
-	default:
+	default: // another poll consumed it a moment ago
 		r.State = State(res[0])
 	}
 	return r, nil
+}
+
+func atoi(v any) int64 {
+	s, _ := v.(string)
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
 }
 
 // Holder returns the person a session token belongs to.

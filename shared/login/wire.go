@@ -21,16 +21,34 @@ import (
 //
 // Secrets: ecard-platform-public-key (always), ecard-local-private-key (local only).
 
-// Open assembles the scan-login flow of a function instance. The local authority is
-// returned too when configured, so the function can expose its "phone" endpoint.
-func Open(d *platform.Deps, people Registry, mask Masker) (*Flow, *ecard.Local, error) {
+// OpenSessions returns the session store with the configured timing (login-poll needs
+// no e-card keys).
+func OpenSessions(d *platform.Deps) (*Sessions, error) {
 	if d.Redis == nil {
-		return nil, nil, errors.New("scan login needs Redis")
+		return nil, errors.New("scan login needs Redis")
 	}
+	cfg, err := configFrom(d)
+	if err != nil {
+		return nil, err
+	}
+	return NewSessions(d.Redis, cfg), nil
+}
+
+func configFrom(d *platform.Deps) (Config, error) {
 	cfg := Config{
 		Validity: d.Env.Duration("login_qr_validity", DefaultConfig.Validity),
 		Interval: d.Env.Duration("login_poll_interval", DefaultConfig.Interval),
 		TokenTTL: d.Env.Duration("login_token_ttl", DefaultConfig.TokenTTL),
+	}
+	return cfg, d.Env.Err()
+}
+
+// Open assembles the scan-login flow of a function instance. The local authority is
+// returned too when configured, so the function can expose its "phone" endpoint.
+func Open(d *platform.Deps, people Registry, mask Masker) (*Flow, *ecard.Local, error) {
+	sessions, err := OpenSessions(d)
+	if err != nil {
+		return nil, nil, err
 	}
 	authority := d.Env.String("ecard_authority", "local")
 	appURL := d.Env.String("ecard_app_url", "essc://login")
@@ -45,7 +63,7 @@ func Open(d *platform.Deps, people Registry, mask Masker) (*Flow, *ecard.Local, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", ecard.PlatformKeySecret, err)
 	}
-	flow := &Flow{Sessions: NewSessions(d.Redis, cfg), Verify: ecard.Verifier{Key: pub, MaxAge: 5 * time.Minute},
+	flow := &Flow{Sessions: sessions, Verify: ecard.Verifier{Key: pub, MaxAge: 5 * time.Minute},
 		People: people, Mask: mask}
 	switch authority {
 	case "local":

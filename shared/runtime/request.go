@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"regexp"
+	"strconv"
 	"sync/atomic"
 
 	handler "github.com/openfaas/templates-sdk/go-http"
@@ -29,17 +29,41 @@ func Path(req handler.Request) string {
 func RequestID(req handler.Request) string { return req.Header.Get(RequestIDHeader) }
 
 // A caller-supplied id is accepted only in a conservative shape, so logs cannot be forged.
-var requestIDShape = regexp.MustCompile(`^[A-Za-z0-9._:-]{8,128}$`)
+func validRequestID(s string) bool {
+	if len(s) < 8 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// Generated ids are a random per-process prefix and a counter: unique across instances
+// and cheap on the hot path (they correlate logs; they are not secrets).
+var (
+	idPrefix  = newIDPrefix()
+	idCounter atomic.Uint64
+)
+
+func newIDPrefix() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
 
 func requestIDFrom(given ...string) string {
 	for _, g := range given {
-		if requestIDShape.MatchString(g) {
+		if g != "" && validRequestID(g) {
 			return g
 		}
 	}
 	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	copy(b[:], idPrefix[:16])
+	return string(strconv.AppendUint(append(b[:16:16], '-'), idCounter.Add(1), 36))
 }
 
 type ctxKey int

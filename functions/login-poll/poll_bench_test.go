@@ -1,0 +1,53 @@
+//go:build integration
+
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sscard/platform/shared/login"
+	"github.com/sscard/platform/shared/runtime"
+	"github.com/sscard/platform/tests/testenv"
+)
+
+// BenchmarkPoll is the whole poll path in one process (runtime server, router, Redis
+// script, JSON answer), for profiling: go test -tags integration -bench Poll -cpuprofile.
+func BenchmarkPoll(b *testing.B) {
+	env := testenv.Load(b)
+	rdb := redis.NewClient(&redis.Options{Addr: env.Vars["redis_addr"], Password: env.Secret(b, "redis-password"), PoolSize: 64})
+	defer rdb.Close()
+	s := login.NewSessions(rdb, login.Config{Interval: time.Millisecond, Validity: time.Hour})
+	r := runtime.NewRouter("login-poll")
+	r.Get("/{session}", poll(s))
+	cfg, _ := runtime.LoadConfig("login-poll", nil)
+	srv := runtime.NewServer(cfg, r, slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})), nil)
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	ids := make([]string, 4096)
+	for i := range ids {
+		sess, _ := s.Create(context.Background(), time.Now())
+		ids[i] = sess.ID
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i++
+			resp, err := client.Get(ts.URL + "/" + ids[i%len(ids)])
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
+}

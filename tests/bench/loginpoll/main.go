@@ -1,0 +1,253 @@
+// Command loginpoll measures the login-poll function under 2,000 concurrent connections
+// against its floor — a bare Go HTTP handler doing one Redis GET — in the same run, with
+// wrk as the load generator (issue: ≥ 0.8× the floor's throughput, p99 ≤ 50 ms, no errors).
+//
+// Run through `make bench` (which starts the test services). It builds login-poll, starts
+// it as its own process on the test Redis, creates enough login sessions that no session
+// is polled faster than the interval (so every answer is a real poll, not slow_down), and
+// drives each target for -duration.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sscard/platform/shared/envconf"
+	"github.com/sscard/platform/shared/login"
+	"github.com/sscard/platform/shared/secrets"
+)
+
+func main() {
+	conns := flag.Int("connections", 2000, "concurrent connections")
+	duration := flag.Duration("duration", 30*time.Second, "load duration per target")
+	sessions := flag.Int("sessions", 150_000, "login sessions to poll round-robin")
+	floorMode := flag.String("floor", "", "internal: serve the floor on this address")
+	flag.Parse()
+	env := envconf.New(os.Environ())
+	rdb := redisClient(env)
+	if *floorMode != "" {
+		serveFloor(*floorMode, rdb)
+		return
+	}
+	if err := run(env, rdb, *conns, *duration, *sessions); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func redisClient(env *envconf.Env) *redis.Client {
+	pw, _ := secrets.Reader{Dir: env.String("secret_mount_path", "")}.Optional("redis-password")
+	return redis.NewClient(&redis.Options{Addr: env.String("redis_addr", "127.0.0.1:6379"), Password: pw, PoolSize: 256})
+}
+
+// serveFloor is the floor: the least an HTTP function reading Redis can do.
+func serveFloor(addr string, rdb *redis.Client) {
+	ctx := context.Background()
+	rdb.Set(ctx, "bench:floor", `{"state":"waiting","interval":2}`, 0)
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		v, err := rdb.Get(r.Context(), "bench:floor").Result()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, v)
+	})
+	_ = http.ListenAndServe(addr, nil)
+}
+
+type result struct {
+	name          string
+	rps           float64
+	p50, p99      time.Duration
+	errors, non2x int
+}
+
+func run(env *envconf.Env, rdb *redis.Client, conns int, d time.Duration, n int) error {
+	ctx := context.Background()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: %w (run through make bench)", err)
+	}
+	dir, err := os.MkdirTemp("", "bench-loginpoll-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	// Sessions valid for the whole run, polled round-robin.
+	sessions := login.NewSessions(rdb, login.Config{Validity: d*2 + 5*time.Minute})
+	ids := make([]string, 0, n)
+	for range n {
+		s, err := sessions.Create(ctx, time.Now())
+		if err != nil {
+			return err
+		}
+		ids = append(ids, s.ID)
+	}
+	script := filepath.Join(dir, "poll.lua")
+	if err := writeScript(script, ids); err != nil {
+		return err
+	}
+
+	bin := filepath.Join(dir, "login-poll")
+	if out, err := exec.Command("go", "build", "-o", bin, "./functions/login-poll").CombinedOutput(); err != nil {
+		return fmt.Errorf("build: %v\n%s", err, out)
+	}
+	fnAddr, floorAddr := freeAddr(), freeAddr()
+	_, fnPort, _ := net.SplitHostPort(fnAddr)
+	fn := exec.Command(bin)
+	fn.Env = append(os.Environ(), "function_host=127.0.0.1", "function_port="+fnPort, "log_level=warn",
+		"max_inflight=0", "redis_pool_size=256", "login_qr_validity="+(d*2+5*time.Minute).String())
+	fn.Stdout, fn.Stderr = io.Discard, os.Stderr
+	self, _ := os.Executable()
+	floor := exec.Command(self, "-floor", floorAddr)
+	floor.Env = os.Environ()
+	for _, c := range []*exec.Cmd{fn, floor} {
+		if err := c.Start(); err != nil {
+			return err
+		}
+		defer func(c *exec.Cmd) { _ = c.Process.Kill(); _ = c.Wait() }(c)
+	}
+	if err := waitUp("http://"+fnAddr+"/_/health", "http://"+floorAddr+"/"); err != nil {
+		return err
+	}
+
+	fmt.Printf("login-poll benchmark: %d connections, %s per target, %d sessions, %d cores shared by wrk and the server\n",
+		conns, d, n, runtime.NumCPU())
+	// The same wrk script drives both, so the load generator costs the same on both sides
+	// (a scripted request() is far dearer for wrk than a fixed one).
+	floorRes, err := wrk("floor (bare handler + one Redis GET)", "http://"+floorAddr, script, conns, d)
+	if err != nil {
+		return err
+	}
+	fnRes, err := wrk("login-poll GET /{session}", "http://"+fnAddr, script, conns, d)
+	if err != nil {
+		return err
+	}
+	fmt.Println()
+	fmt.Printf("%-40s %12s %10s %10s %8s %8s\n", "target", "req/s", "p50", "p99", "errors", "non-2xx")
+	for _, r := range []result{floorRes, fnRes} {
+		fmt.Printf("%-40s %12.0f %10s %10s %8d %8d\n", r.name, r.rps, r.p50, r.p99, r.errors, r.non2x)
+	}
+	ratio := fnRes.rps / floorRes.rps
+	fmt.Printf("\nthroughput ratio login-poll/floor = %.2f (target ≥ 0.80); p99 %s (target ≤ 50ms); errors %d, non-2xx %d (target 0)\n",
+		ratio, fnRes.p99, fnRes.errors, fnRes.non2x)
+	verdict := "MEETS"
+	if ratio < 0.8 || fnRes.p99 > 50*time.Millisecond || fnRes.errors+fnRes.non2x > 0 {
+		verdict = "MISSES"
+	}
+	fmt.Printf("verdict: %s the targets\n", verdict)
+	return nil
+}
+
+// writeScript makes a wrk script that walks the sessions, each thread from its own offset.
+func writeScript(path string, ids []string) error {
+	var b strings.Builder
+	b.WriteString("local ids = {\n")
+	for _, id := range ids {
+		fmt.Fprintf(&b, "%q,\n", id)
+	}
+	b.WriteString(`}
+local counter = 0
+local threads = 0
+-- thread:set makes "start" a global of each thread: threads walk disjoint halves.
+function setup(thread) thread:set("start", threads * math.floor(#ids / 2)); threads = threads + 1 end
+function request()
+  counter = counter + 1
+  local id = ids[((start + counter) % #ids) + 1]
+  return wrk.format("GET", "/" .. id)
+end
+`)
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+var (
+	reqSec  = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
+	pct     = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([\d.]+)(us|ms|s)`)
+	sockErr = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+	non2xx  = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+)
+
+func wrk(name, url, script string, conns int, d time.Duration) (result, error) {
+	args := []string{"-t2", "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s", "--latency", "--timeout", "5s"}
+	if script != "" {
+		args = append(args, "-s", script)
+	}
+	args = append(args, url)
+	fmt.Printf("running wrk %s\n", strings.Join(args, " "))
+	out, err := exec.Command("wrk", args...).CombinedOutput()
+	if err != nil {
+		return result{}, fmt.Errorf("wrk: %v\n%s", err, out)
+	}
+	text := string(out)
+	r := result{name: name}
+	m := reqSec.FindStringSubmatch(text)
+	if m == nil {
+		return result{}, errors.New("wrk output without Requests/sec:\n" + text)
+	}
+	r.rps, _ = strconv.ParseFloat(m[1], 64)
+	for _, p := range pct.FindAllStringSubmatch(text, -1) {
+		v, _ := strconv.ParseFloat(p[2], 64)
+		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[p[3]]
+		dur := time.Duration(v * float64(unit))
+		if p[1] == "50" {
+			r.p50 = dur
+		} else {
+			r.p99 = dur
+		}
+	}
+	if m := sockErr.FindStringSubmatch(text); m != nil {
+		for _, s := range m[1:] {
+			n, _ := strconv.Atoi(s)
+			r.errors += n
+		}
+	}
+	if m := non2xx.FindStringSubmatch(text); m != nil {
+		r.non2x, _ = strconv.Atoi(m[1])
+	}
+	return r, nil
+}
+
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func waitUp(urls ...string) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for _, u := range urls {
+		for {
+			resp, err := http.Get(u)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s not up", u)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return nil
+}
