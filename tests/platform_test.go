@@ -27,6 +27,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sscard/platform/events"
+	"github.com/sscard/platform/shared/ecard"
 	"github.com/sscard/platform/shared/outbox"
 	"github.com/sscard/platform/tests/testenv"
 )
@@ -76,10 +77,14 @@ type localPlatform struct {
 }
 
 // startPlatform builds the binaries and runs the gateway as make run does.
-func startPlatform(t *testing.T) *localPlatform {
+func startPlatform(t *testing.T, extraEnv ...string) *localPlatform {
 	t.Helper()
 	env := testenv.Load(t)
 	dsn := env.NewDatabase(t)
+	// The local e-card authority's key pair, as make run's bootstrap creates it.
+	if err := ecard.EnsureLocalKeys(env.Vars["secret_mount_path"]); err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	bin := buildBinaries(t, env.Root)
 	addr := freeAddr(t)
@@ -88,7 +93,7 @@ func startPlatform(t *testing.T) *localPlatform {
 	cmd := exec.Command(filepath.Join(bin, "gateway"), "-listen", addr, "-stack", filepath.Join(env.Root, "stack.yml"),
 		"-bin", bin, "-logs", logs, "-base-port", fmt.Sprint(20000+rand.IntN(20000)), "-drain", "0s",
 		"-broker-poll", "200ms", "-broker-min-backoff", "200ms")
-	cmd.Env = append(os.Environ(), env.FunctionEnv(dsn)...)
+	cmd.Env = append(append(os.Environ(), env.FunctionEnv(dsn)...), extraEnv...)
 	cmd.Stdout, cmd.Stderr = gwLog, gwLog
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

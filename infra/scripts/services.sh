@@ -37,6 +37,10 @@ install() {
 	command -v redis-server >/dev/null || missing+=(redis-server)
 	command -v redis-cli >/dev/null || missing+=(redis-tools)
 	command -v curl >/dev/null || missing+=(curl)
+	# For the browser test of the H5 page and for make bench.
+	command -v chromium >/dev/null || missing+=(chromium)
+	dpkg -s fonts-wqy-zenhei >/dev/null 2>&1 || missing+=(fonts-wqy-zenhei)
+	command -v wrk >/dev/null || missing+=(wrk)
 	if [ ${#missing[@]} -gt 0 ]; then
 		log "installing Debian packages: ${missing[*]}"
 		as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >"$STATE/apt.log" 2>&1 || die "apt-get update failed; see $STATE/apt.log"
@@ -61,6 +65,14 @@ secret() { # secret NAME — generate once, never print
 		(umask 077 && od -An -tx1 -N20 /dev/urandom | tr -d ' \n' >"$f")
 	fi
 	cat "$f"
+}
+
+# Field-encryption keys (shared/pii formats): KEK versions "<n>:<hex>", an index key in hex.
+pii_secrets() {
+	local d="$STATE/secrets"
+	mkdir -p "$d" && chmod 700 "$d"
+	[ -s "$d/pii-kek" ] || (umask 077 && printf '1:%s\n' "$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')" >"$d/pii-kek")
+	[ -s "$d/pii-index-key" ] || (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$d/pii-index-key")
 }
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -153,6 +165,7 @@ ENV
 
 up() {
 	install
+	pii_secrets
 	start_postgres
 	start_redis
 	start_minio

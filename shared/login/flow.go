@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sscard/platform/shared/ecard"
+	"github.com/sscard/platform/shared/mask"
 )
 
 // Registry finds the person record of an e-card holder by ID number. It returns "" and
@@ -15,19 +16,12 @@ type Registry interface {
 	FindByIDNumber(ctx context.Context, idNumber string) (personID string, err error)
 }
 
-// Masker produces the masked forms shown on the page (name 张*, ID 110***********1234).
-type Masker interface {
-	Name(string) string
-	IDNumber(string) string
-}
-
 // Flow is the scan login from the QR to the session token.
 type Flow struct {
 	Sessions *Sessions
 	Platform ecard.Platform
 	Verify   ecard.Verifier
 	People   Registry
-	Mask     Masker
 	Now      func() time.Time
 }
 
@@ -99,7 +93,7 @@ func (f *Flow) Notify(ctx context.Context, a ecard.Assertion) error {
 		}
 		// Only masked forms are kept with the session: the page shows them, nothing more.
 		_, err = f.Sessions.Transition(ctx, a.SessionID, Confirmed, now, "person", person, "unregistered", unregistered,
-			"name", f.Mask.Name(info.Name), "idNumber", f.Mask.IDNumber(info.IDNumber))
+			"name", mask.Name(info.Name), "idNumber", mask.IDNumber(info.IDNumber))
 		return err
 	default:
 		return fmt.Errorf("%w: unknown platform state %q", ErrIllegal, a.State)

@@ -45,7 +45,7 @@ func configFrom(d *platform.Deps) (Config, error) {
 
 // Open assembles the scan-login flow of a function instance. The local authority is
 // returned too when configured, so the function can expose its "phone" endpoint.
-func Open(d *platform.Deps, people Registry, mask Masker) (*Flow, *ecard.Local, error) {
+func Open(d *platform.Deps, people Registry) (*Flow, *ecard.Local, error) {
 	sessions, err := OpenSessions(d)
 	if err != nil {
 		return nil, nil, err
@@ -64,7 +64,7 @@ func Open(d *platform.Deps, people Registry, mask Masker) (*Flow, *ecard.Local, 
 		return nil, nil, fmt.Errorf("%s: %w", ecard.PlatformKeySecret, err)
 	}
 	flow := &Flow{Sessions: sessions, Verify: ecard.Verifier{Key: pub, MaxAge: 5 * time.Minute},
-		People: people, Mask: mask}
+		People: people}
 	switch authority {
 	case "local":
 		privPEM, err := d.Secrets.Read(ecard.LocalKeySecret)
