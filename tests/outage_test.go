@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	handler "github.com/openfaas/templates-sdk/go-http"
+
+	"github.com/sscard/platform/shared/login"
 	"github.com/sscard/platform/shared/platform"
 	"github.com/sscard/platform/shared/runtime"
 	"github.com/sscard/platform/tests/testenv"
@@ -43,8 +46,20 @@ func TestOutage_RedisDownThenBack(t *testing.T) {
 	started := make(chan string, 1)
 	fnEnv := env.FunctionEnv(dsn, "redis_addr=127.0.0.1:"+port, "retry_after=7s", "dependency_timeout=500ms")
 	go func() {
-		err := runtime.Run(ctx, "qr-code", fnEnv, platform.Needs{Postgres: true, Redis: true},
-			func(d *platform.Deps) (*runtime.Router, error) { return runtime.NewRouter("qr-code"), nil }, started)
+		err := runtime.Run(ctx, "login-poll", fnEnv, platform.Needs{Postgres: true, Redis: true},
+			func(d *platform.Deps) (*runtime.Router, error) {
+				// The scan-login poll: with Redis down it must answer 503 and mint nothing.
+				sessions := login.NewSessions(d.Redis, login.Config{})
+				r := runtime.NewRouter("login-poll")
+				r.Get("/{session}", func(req handler.Request) (handler.Response, error) {
+					res, err := sessions.Poll(req.Context(), runtime.Param(req, "session"), time.Now())
+					if err != nil {
+						return handler.Response{}, err
+					}
+					return runtime.JSON(200, map[string]string{"state": string(res.State), "token": res.Token})
+				})
+				return r, nil
+			}, started)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "run:", err)
 		}
@@ -69,6 +84,16 @@ func TestOutage_RedisDownThenBack(t *testing.T) {
 
 	_ = redis.Process.Kill()
 	_ = redis.Wait()
+	resp, err := http.Get("http://" + addr + "/" + strings.Repeat("A", 43))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var polled map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&polled)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || polled["token"] != nil || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("poll with redis down: want 503 with Retry-After and no token, got %d %v", resp.StatusCode, polled)
+	}
 	status, h, body := health()
 	if status != 503 || h.Get("Content-Type") != "application/problem+json" || h.Get("Retry-After") != "7" || body["dependency"] != "redis" {
 		t.Fatalf("redis down: want 503 problem+json, Retry-After 7, dependency redis; got %d %q %q %v",
