@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sscard/platform/shared/audit"
 	"github.com/sscard/platform/shared/ecard"
+	"github.com/sscard/platform/shared/person"
 	"github.com/sscard/platform/shared/platform"
 )
 
@@ -82,4 +84,24 @@ func Open(d *platform.Deps, people Registry) (*Flow, *ecard.Local, error) {
 	default:
 		return nil, nil, fmt.Errorf("ecard_authority=%q: no such e-card platform adapter", authority)
 	}
+}
+
+// OpenPhoneChange wires the phone change: the person register, the audit log (with its
+// checkpoint key when mounted) and, until sms-alert delivers codes, the local code sender.
+func OpenPhoneChange(d *platform.Deps, sessions *Sessions) (*PhoneChange, error) {
+	people, err := person.Open(d.Postgres, d.Secrets)
+	if err != nil {
+		return nil, err
+	}
+	log := &audit.Log{}
+	if k, err := d.Secrets.Optional(audit.SecretSignKey); err != nil {
+		return nil, err
+	} else if k != "" {
+		signer, err := audit.LoadSigner(d.Secrets)
+		if err != nil {
+			return nil, err
+		}
+		log.Signer = signer
+	}
+	return &PhoneChange{Sessions: sessions, People: people, Pool: d.Postgres, Codes: LocalCodes{RDB: d.Redis}, Audit: log}, nil
 }

@@ -1,0 +1,415 @@
+// Package audit appends to the tamper-evident audit log: who did what to which record,
+// from which channel — never the personal data itself.
+//
+// Each entry of audit_log carries hash = SM3(prev_hash ‖ canonical entry), where
+// prev_hash is the hash of the entry before it (32 zero bytes for the first) and the
+// canonical entry is its fields, seq and time included, length-prefixed. Appends take a
+// transaction-scoped advisory lock, so concurrent writers keep one linear chain. Every
+// CheckpointEvery entries (and on demand) the hash of the newest entry is signed with the
+// SM2 audit key into audit_checkpoints. Verify walks the chain and reports the first
+// broken link: an edited entry, a deleted, inserted or moved one, a checkpoint that does
+// not match, or one whose signature fails.
+//
+// A chain alone does not stop someone with write access recomputing every hash after an
+// edit; the signed checkpoints do (the key is not in the database), and copying them out
+// of the database (WORM bucket, time-stamp authority) bounds what a full rewrite could hide.
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/sscard/platform/shared/gm"
+)
+
+// Secret names.
+const (
+	// SecretSignKey is the SM2 checkpoint-signing key (PKCS#8 PEM).
+	SecretSignKey = "audit-sign-key"
+	// SecretPublicKey is its public half (PKIX PEM), all audit-verify needs.
+	SecretPublicKey = "audit-sign-public-key"
+)
+
+// Entry is one audit record.
+type Entry struct {
+	Seq        int64
+	At         time.Time
+	Actor      string // operator id, app id, kiosk id, "system"
+	Channel    string // h5, outlet, kiosk, bank, admin, schedule, event
+	Action     string // e.g. "card.loss.report"
+	ObjectType string // e.g. "card"
+	ObjectID   string // an opaque record id, never an ID number or phone number
+	RequestID  string
+	Detail     map[string]string // small, non-personal facts ("from": "active", "to": "lost")
+	PrevHash   []byte
+	Hash       []byte
+}
+
+// ErrLooksLikePII: a field holds something shaped like a resident ID number or a mobile
+// number. The error does not repeat the value.
+var ErrLooksLikePII = errors.New("audit: a field looks like an ID number or a phone number; audit entries never carry PII")
+
+var genesis = make([]byte, gm.SM3Size)
+
+// canonical is the hashed form of e (without the hashes).
+func canonical(e *Entry) []byte {
+	keys := make([]string, 0, len(e.Detail))
+	for k := range e.Detail {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := []string{"audit/v1", strconv.FormatInt(e.Seq, 10), strconv.FormatInt(e.At.UnixMicro(), 10), e.Actor,
+		e.Channel, e.Action, e.ObjectType, e.ObjectID, e.RequestID, strconv.Itoa(len(keys))}
+	for _, k := range keys {
+		parts = append(parts, k, e.Detail[k])
+	}
+	return gm.LengthPrefixed(parts...)
+}
+
+func chainHash(prev []byte, e *Entry) []byte {
+	h := gm.SM3(prev, canonical(e))
+	return h[:]
+}
+
+// Digit runs shaped like a resident ID (15 or 18 characters), or a mainland mobile with
+// or without 86, standing alone (not inside a longer alphanumeric token).
+var piiShape = regexp.MustCompile(`(^|[^0-9A-Za-z])(\d{17}[\dXx]|\d{15}|(\+?86|0086)?1[3-9]\d{9})($|[^0-9A-Za-z])`)
+
+func checkText(name, v string, required bool) error {
+	switch {
+	case required && v == "":
+		return fmt.Errorf("audit: %s is required", name)
+	case len(v) > 512:
+		return fmt.Errorf("audit: %s longer than 512 bytes", name)
+	case !utf8.ValidString(v) || strings.ContainsRune(v, 0):
+		return fmt.Errorf("audit: %s is not valid text", name)
+	case piiShape.MatchString(v):
+		return fmt.Errorf("%w (%s)", ErrLooksLikePII, name)
+	}
+	return nil
+}
+
+func (e *Entry) validate() error {
+	for _, f := range []struct {
+		name, v  string
+		required bool
+	}{{"actor", e.Actor, true}, {"channel", e.Channel, true}, {"action", e.Action, true},
+		{"object type", e.ObjectType, true}, {"object id", e.ObjectID, true}, {"request id", e.RequestID, false}} {
+		if err := checkText(f.name, f.v, f.required); err != nil {
+			return err
+		}
+	}
+	if len(e.Detail) > 32 {
+		return errors.New("audit: more than 32 detail members")
+	}
+	for k, v := range e.Detail {
+		if err := checkText("detail key", k, true); err != nil {
+			return err
+		}
+		if err := checkText("detail "+k, v, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lockKey is the advisory lock that serialises appends ("sscard.audit_log").
+const lockKey int64 = 0x5353434152444155
+
+// Log appends entries and makes checkpoints.
+type Log struct {
+	// Signer signs checkpoints (audit-sign-key); without it no automatic checkpoints.
+	Signer crypto.Signer
+	// CheckpointEvery: a checkpoint is written in the same transaction when this many
+	// entries have been appended since the last one (default 1000; negative: never).
+	CheckpointEvery int64
+	Now             func() time.Time
+}
+
+// Beginner starts transactions (a *pgxpool.Pool).
+type Beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// Append writes e in a transaction of its own and returns it with seq, time and hashes.
+func (l *Log) Append(ctx context.Context, db Beginner, e Entry) (Entry, error) {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return Entry{}, err
+	}
+	defer tx.Rollback(ctx)
+	out, err := l.AppendTx(ctx, tx, e)
+	if err != nil {
+		return Entry{}, err
+	}
+	return out, tx.Commit(ctx)
+}
+
+// AppendTx writes e inside tx, so the entry commits with the change it records. The
+// chain lock is held until tx ends: keep such transactions short.
+func (l *Log) AppendTx(ctx context.Context, tx pgx.Tx, e Entry) (Entry, error) {
+	if err := e.validate(); err != nil {
+		return Entry{}, err
+	}
+	// Under REPEATABLE READ the tail read below could come from a snapshot older than
+	// the lock and fork the chain.
+	var iso string
+	if err := tx.QueryRow(ctx, `SELECT current_setting('transaction_isolation')`).Scan(&iso); err != nil {
+		return Entry{}, err
+	}
+	if iso != "read committed" {
+		return Entry{}, errors.New("audit: append needs a READ COMMITTED transaction")
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey); err != nil {
+		return Entry{}, err
+	}
+	prev := genesis
+	var tailSeq int64
+	err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&tailSeq, &prev)
+	if errors.Is(err, pgx.ErrNoRows) {
+		prev = genesis
+	} else if err != nil {
+		return Entry{}, err
+	}
+	if len(prev) != gm.SM3Size {
+		return Entry{}, errors.New("audit: the newest entry has no hash; run audit-verify")
+	}
+	if err := tx.QueryRow(ctx, `SELECT nextval(pg_get_serial_sequence('audit_log', 'seq'))`).Scan(&e.Seq); err != nil {
+		return Entry{}, err
+	}
+	now := time.Now
+	if l.Now != nil {
+		now = l.Now
+	}
+	e.At = now().UTC().Truncate(time.Microsecond)
+	if e.Detail == nil {
+		e.Detail = map[string]string{}
+	}
+	e.PrevHash = prev
+	e.Hash = chainHash(prev, &e)
+	var rid *string
+	if e.RequestID != "" {
+		rid = &e.RequestID
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO audit_log
+		(seq, at, actor, channel, action, object_type, object_id, request_id, detail, prev_hash, hash)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		e.Seq, e.At, e.Actor, e.Channel, e.Action, e.ObjectType, e.ObjectID, rid, e.Detail, e.PrevHash, e.Hash); err != nil {
+		return Entry{}, err
+	}
+	every := l.CheckpointEvery
+	if every == 0 {
+		every = 1000
+	}
+	if l.Signer != nil && every > 0 {
+		var last int64
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(seq), 0) FROM audit_checkpoints`).Scan(&last); err != nil {
+			return Entry{}, err
+		}
+		if e.Seq-last >= every {
+			if _, err := l.writeCheckpoint(ctx, tx, e.Seq, e.Hash, e.At); err != nil {
+				return Entry{}, err
+			}
+		}
+	}
+	return e, nil
+}
+
+// Checkpoint is a signed statement of the chain's hash at entry Seq.
+type Checkpoint struct {
+	Seq       int64
+	Hash      []byte
+	At        time.Time
+	KeyID     string
+	Signature []byte
+}
+
+func (c *Checkpoint) message() []byte {
+	return fmt.Appendf(nil, "sscard-audit-checkpoint/v1\n%d\n%x\n%d\n%s\n", c.Seq, c.Hash, c.At.UnixMicro(), c.KeyID)
+}
+
+type execQuerier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+func (l *Log) writeCheckpoint(ctx context.Context, db execQuerier, seq int64, hash []byte, at time.Time) (*Checkpoint, error) {
+	pub, ok := l.Signer.Public().(*ecdsa.PublicKey)
+	if !ok {
+		return nil, errors.New("audit: signer is not an SM2 key")
+	}
+	c := &Checkpoint{Seq: seq, Hash: hash, At: at, KeyID: gm.KeyID(pub)}
+	sig, err := gm.Sign(l.Signer, c.message())
+	if err != nil {
+		return nil, err
+	}
+	c.Signature = sig
+	_, err = db.Exec(ctx, `INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (seq) DO NOTHING`, c.Seq, c.Hash, c.At, c.KeyID, c.Signature)
+	return c, err
+}
+
+// Checkpoint signs the newest entry now (a scheduled job calls it; appends also do every
+// CheckpointEvery entries). It returns nil when the log is empty.
+func (l *Log) Checkpoint(ctx context.Context, db Beginner) (*Checkpoint, error) {
+	if l.Signer == nil {
+		return nil, errors.New("audit: no signing key")
+	}
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey); err != nil {
+		return nil, err
+	}
+	var seq int64
+	var hash []byte
+	var at time.Time
+	err = tx.QueryRow(ctx, `SELECT seq, hash, at FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash, &at)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	c, err := l.writeCheckpoint(ctx, tx, seq, hash, at.UTC())
+	if err != nil {
+		return nil, err
+	}
+	return c, tx.Commit(ctx)
+}
+
+// Break is the first broken link Verify found.
+type Break struct {
+	Seq    int64
+	Reason string
+}
+
+func (b *Break) Error() string {
+	return fmt.Sprintf("audit chain broken at seq %d: %s", b.Seq, b.Reason)
+}
+
+// Report is the result of Verify.
+type Report struct {
+	Entries     int64
+	Checkpoints int
+	LastSeq     int64
+	LastHash    []byte
+	Broken      *Break // nil when the chain is intact
+}
+
+// Querier runs queries (a pool, a connection or a transaction).
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// Verify walks the whole chain in seq order and checks every link, every entry hash and
+// every checkpoint (signature by one of keys, and hash at its seq). It stops at the first
+// broken link. An error is returned only when the database cannot be read.
+func Verify(ctx context.Context, db Querier, keys ...*ecdsa.PublicKey) (*Report, error) {
+	cps, err := loadCheckpoints(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string]*ecdsa.PublicKey{}
+	for _, k := range keys {
+		byID[gm.KeyID(k)] = k
+	}
+	r := &Report{Checkpoints: len(cps)}
+	// The first problem by seq wins, whether it is an entry or a checkpoint signature.
+	badSig := map[int64]string{}
+	for _, c := range cps {
+		pub := byID[c.KeyID]
+		switch {
+		case pub == nil:
+			badSig[c.Seq] = "checkpoint signed by an unknown key " + c.KeyID
+		case !gm.Verify(pub, c.message(), c.Signature):
+			badSig[c.Seq] = "checkpoint signature does not verify"
+		}
+	}
+	bySeq := map[int64]*Checkpoint{}
+	for i := range cps {
+		bySeq[cps[i].Seq] = &cps[i]
+	}
+
+	rows, err := db.Query(ctx, `SELECT seq, at, actor, channel, action, object_type, object_id, coalesce(request_id, ''),
+		detail, prev_hash, hash FROM audit_log ORDER BY seq`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	prev := genesis
+	seen := map[int64]bool{}
+	for rows.Next() {
+		var e Entry
+		if err := rows.Scan(&e.Seq, &e.At, &e.Actor, &e.Channel, &e.Action, &e.ObjectType, &e.ObjectID, &e.RequestID,
+			&e.Detail, &e.PrevHash, &e.Hash); err != nil {
+			return nil, err
+		}
+		r.Entries++
+		r.LastSeq = e.Seq
+		fail := func(reason string) (*Report, error) {
+			r.Broken = &Break{Seq: e.Seq, Reason: reason}
+			return r, nil
+		}
+		switch {
+		case len(e.Hash) != gm.SM3Size:
+			return fail("entry has no hash (written outside the chain)")
+		case !bytes.Equal(e.PrevHash, prev):
+			return fail("entry does not link to the entry before it: an entry was deleted, inserted or moved")
+		case !bytes.Equal(chainHash(prev, &e), e.Hash):
+			return fail("entry content does not match its hash: the entry was edited")
+		}
+		if c, ok := bySeq[e.Seq]; ok {
+			if reason, bad := badSig[e.Seq]; bad {
+				return fail(reason)
+			}
+			if !bytes.Equal(c.Hash, e.Hash) {
+				return fail("the chain does not match the signed checkpoint: entries up to here were rewritten")
+			}
+			seen[e.Seq] = true
+		}
+		prev = e.Hash
+		r.LastHash = e.Hash
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, c := range cps {
+		if !seen[c.Seq] {
+			r.Broken = &Break{Seq: c.Seq, Reason: "a signed checkpoint names an entry that is missing: entries were deleted"}
+			return r, nil
+		}
+	}
+	return r, nil
+}
+
+func loadCheckpoints(ctx context.Context, db Querier) ([]Checkpoint, error) {
+	rows, err := db.Query(ctx, `SELECT seq, hash, at, key_id, signature FROM audit_checkpoints ORDER BY seq`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Checkpoint
+	for rows.Next() {
+		var c Checkpoint
+		if err := rows.Scan(&c.Seq, &c.Hash, &c.At, &c.KeyID, &c.Signature); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
