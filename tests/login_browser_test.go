@@ -190,7 +190,6 @@ func (p *localPlatform) polls(t *testing.T) int {
 	return total
 }
 
-
 // registerPerson adds a resident to the platform's register and returns the ID number
 // and name the e-card app will present.
 func registerPerson(t *testing.T, p *localPlatform, name string) (string, string) {

@@ -222,7 +222,8 @@ func ParseCiphertext(s string) (kekVersion int, dekID string, sealed []byte, err
 		return 0, "", nil, ErrDecrypt
 	}
 	sealed, err = base64.RawURLEncoding.Strict().DecodeString(parts[2])
-	if err != nil || len(sealed) < gm.GCMNonceSize+gm.GCMTagSize {
+	// The decoder skips CR and LF; only the canonical text is a stored value.
+	if err != nil || len(sealed) < gm.GCMNonceSize+gm.GCMTagSize || base64.RawURLEncoding.EncodeToString(sealed) != parts[2] {
 		return 0, "", nil, ErrDecrypt
 	}
 	return v, parts[1], sealed, nil
