@@ -9,13 +9,14 @@ TEST_STATE := .state/test
 TEST_PORTS := SSCARD_STATE=$(TEST_STATE) SSCARD_PG_PORT=55433 SSCARD_REDIS_PORT=56380 SSCARD_MINIO_PORT=59010
 
 .PHONY: help run stop status build test unit integration services-test services-test-down bench fuzz \
-        vet fmt knative schemas dockerfiles faas-template bootstrap clean
+        vet fmt knative schemas dockerfiles faas-template audit-verify bootstrap clean
 
 help:
 	@echo "make run     start Postgres, Redis, MinIO, the nine functions behind the local gateway (:8080) and the edge-bridge"
 	@echo "make stop    stop everything make run started (data is kept in $(RUN_STATE))"
 	@echo "make test    start the test services, run unit + integration tests, stop the services"
 	@echo "make bench   benchmarks with their floors; make fuzz: longer fuzzing"
+	@echo "make audit-verify   walk the audit chain of the make run database"
 
 run:
 	@infra/scripts/run.sh start
@@ -28,7 +29,8 @@ status:
 
 build:
 	@mkdir -p $(RUN_STATE)/bin
-	$(GO) build -o $(RUN_STATE)/bin/ ./functions/... ./infra/gateway ./infra/cmd/bootstrap ./edge-bridge
+	$(GO) build -o $(RUN_STATE)/bin/ ./functions/... ./infra/gateway ./infra/cmd/bootstrap ./edge-bridge \
+	  ./infra/cmd/keygen ./infra/cmd/audit-verify ./infra/cmd/pii-rewrap
 
 vet:
 	$(GO) vet ./...
@@ -47,7 +49,7 @@ test:
 	$(GO) vet ./... && $(GO) vet -tags integration ./... && \
 	$(GO) test -count=1 -race ./... && \
 	$(GO) test -count=1 -tags integration -p 2 -timeout 20m ./... && \
-	$(MAKE) --no-print-directory fuzz FUZZTIME=10s
+	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 
 unit:
 	$(GO) test -count=1 ./...
@@ -61,9 +63,15 @@ services-test:
 services-test-down:
 	@$(TEST_PORTS) infra/scripts/services.sh down
 
+# Every fuzz target, each for FUZZTIME (make test runs them briefly; make fuzz longer).
 FUZZTIME ?= 2m
+FUZZ_TARGETS := events:FuzzFromHTTP shared/gm:FuzzSM2Decrypt shared/gm:FuzzRawSignature \
+  shared/callsign:FuzzCanonicalRequest shared/callsign:FuzzParseEnvelope shared/callsign:FuzzVerify \
+  shared/pii:FuzzDecrypt shared/pii:FuzzNormalise shared/mask:FuzzIDNumber shared/mask:FuzzPhone \
+  shared/mask:FuzzName shared/mask:FuzzBankAccount shared/identity:FuzzParse shared/identity:FuzzSplitForCard
 fuzz:
-	$(GO) test -run=NONE -fuzz=FuzzFromHTTP -fuzztime=$(FUZZTIME) ./events/
+	@set -e; for t in $(FUZZ_TARGETS); do echo "fuzz $$t"; \
+	  $(GO) test -run=NONE -fuzz="^$${t#*:}\$$" -fuzztime=$(FUZZTIME) ./$${t%%:*}/; done
 
 # Benchmarks print their figures next to the floor each issue names, measured in the same
 # run (ratios: these machines are shared and noisy). Not part of make test.
@@ -72,7 +80,12 @@ bench:
 	@$(TEST_PORTS) infra/scripts/services.sh up || exit 1; \
 	trap '$(TEST_PORTS) infra/scripts/services.sh down' EXIT; \
 	set -a; source $(TEST_STATE)/env; set +a; \
+	$(GO) test -run=NONE -bench=. -benchtime=1s ./shared/gm ./shared/callsign ./shared/pii && \
 	$(GO) run ./tests/bench/loginpoll -duration $(BENCH_DURATION)
+
+# Walks the audit chain of the make run database and reports the first broken link.
+audit-verify:
+	@set -a; source $(RUN_STATE)/env; set +a; $(GO) run ./infra/cmd/audit-verify
 
 # Generated files, committed; tests fail when they are stale.
 knative:

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sscard/platform/events"
+	"github.com/sscard/platform/shared/gm"
 )
 
 // version is set at build time (-ldflags -X main.version=...).
@@ -33,6 +34,10 @@ func main() {
 	)
 	flag.Parse()
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("component", "edge-bridge")
+	if err := gm.SelfTest(); err != nil {
+		log.Error("SM2/SM3/SM4 self-test failed; refusing to start", "error", err.Error())
+		os.Exit(1)
+	}
 	if *kioskID == "" {
 		log.Error("-kiosk-id is required")
 		os.Exit(2)

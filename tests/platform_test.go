@@ -27,7 +27,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sscard/platform/events"
-	"github.com/sscard/platform/shared/ecard"
 	"github.com/sscard/platform/shared/outbox"
 	"github.com/sscard/platform/tests/testenv"
 )
@@ -81,10 +80,6 @@ func startPlatform(t *testing.T, extraEnv ...string) *localPlatform {
 	t.Helper()
 	env := testenv.Load(t)
 	dsn := env.NewDatabase(t)
-	// The local e-card authority's key pair, as make run's bootstrap creates it.
-	if err := ecard.EnsureLocalKeys(env.Vars["secret_mount_path"]); err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	bin := buildBinaries(t, env.Root)
 	addr := freeAddr(t)

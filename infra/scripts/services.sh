@@ -67,12 +67,11 @@ secret() { # secret NAME — generate once, never print
 	cat "$f"
 }
 
-# Field-encryption keys (shared/pii formats): KEK versions "<n>:<hex>", an index key in hex.
-pii_secrets() {
-	local d="$STATE/secrets"
-	mkdir -p "$d" && chmod 700 "$d"
-	[ -s "$d/pii-kek" ] || (umask 077 && printf '1:%s\n' "$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')" >"$d/pii-kek")
-	[ -s "$d/pii-index-key" ] || (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$d/pii-index-key")
+# Local security keys (SM2 pairs, SM4 KEK, HMAC-SM3 keys), made on this machine and
+# never overwritten; production keys come from the secret store.
+security_secrets() {
+	(cd "$ROOT" && go run ./infra/cmd/keygen -dir "$STATE/secrets" >"$STATE/keygen.log" 2>&1) ||
+		die "keygen failed; see $STATE/keygen.log"
 }
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -165,7 +164,7 @@ ENV
 
 up() {
 	install
-	pii_secrets
+	security_secrets
 	start_postgres
 	start_redis
 	start_minio

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sscard/platform/events"
 	"github.com/sscard/platform/shared/envconf"
+	"github.com/sscard/platform/shared/gm"
 	"github.com/sscard/platform/shared/outbox"
 	"github.com/sscard/platform/shared/platform"
 	"github.com/sscard/platform/shared/problem"
@@ -43,6 +44,10 @@ func Run(ctx context.Context, name string, environ []string, needs platform.Need
 		return fmt.Errorf("configuration: %w", err)
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel})).With("function", name)
+	// GB/T 39786: the national algorithms are checked before anything is served.
+	if err := gm.SelfTest(); err != nil {
+		return fmt.Errorf("SM2/SM3/SM4 self-test failed; refusing to start: %w", err)
+	}
 
 	deps, err := platform.Open(ctx, name, pcfg, needs, cfg.Secrets, log)
 	if err != nil {

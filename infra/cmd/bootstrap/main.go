@@ -17,7 +17,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/sscard/platform/shared/db"
-	"github.com/sscard/platform/shared/ecard"
 	"github.com/sscard/platform/shared/envconf"
 	"github.com/sscard/platform/shared/platform"
 	"github.com/sscard/platform/shared/secrets"
@@ -53,13 +52,6 @@ func run(ctx context.Context, environ []string, log *slog.Logger) error {
 		return err
 	}
 	log.Info("database migrated", "version", v)
-
-	// Local runs use the local e-card authority; its key pair is made on this machine.
-	if e.String("ecard_authority", "local") == "local" {
-		if err := ecard.EnsureLocalKeys(sec.Dir); err != nil {
-			return fmt.Errorf("e-card local keys: %w", err)
-		}
-	}
 
 	deps, err := platform.Open(ctx, "bootstrap", cfg, platform.Needs{ObjectStore: true}, sec, log)
 	if err != nil {
