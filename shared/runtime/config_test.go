@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -44,3 +45,30 @@ func TestLoadConfig_Rejects(t *testing.T) {
 		}
 	}
 }
+
+func TestLogWriter_FlushesOnTimeAndClose(t *testing.T) {
+	var mu sync.Mutex
+	var out strings.Builder
+	w := newLogWriter(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return out.Write(p)
+	}), 20*time.Millisecond)
+	_, _ = w.Write([]byte("one\n"))
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	got := out.String()
+	mu.Unlock()
+	if got != "one\n" {
+		t.Errorf("after the interval: want the line written, got %q", got)
+	}
+	_, _ = w.Write([]byte("two\n"))
+	w.Close()
+	if out.String() != "one\ntwo\n" {
+		t.Errorf("after Close: want both lines, got %q", out.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

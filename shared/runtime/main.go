@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	handler "github.com/openfaas/templates-sdk/go-http"
 
@@ -43,7 +44,9 @@ func Run(ctx context.Context, name string, environ []string, needs platform.Need
 	if err := errors.Join(cerr, perr); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel})).With("function", name)
+	logOut := newLogWriter(os.Stderr, 100*time.Millisecond)
+	defer logOut.Close()
+	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel})).With("function", name)
 	// GB/T 39786: the national algorithms are checked before anything is served.
 	if err := gm.SelfTest(); err != nil {
 		return fmt.Errorf("SM2/SM3/SM4 self-test failed; refusing to start: %w", err)
@@ -61,7 +64,7 @@ func Run(ctx context.Context, name string, environ []string, needs platform.Need
 	}
 	router.Get("/health", healthRoute(deps, router))
 
-	srv := NewServer(cfg, router, log, deps.Outage)
+	srv := NewServer(cfg, router, log, deps.Outage).WithAccessLog(logOut)
 	l, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return err

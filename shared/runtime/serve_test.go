@@ -276,3 +276,20 @@ func TestRouter_LiteralSegmentsBeatParameters(t *testing.T) {
 		}
 	}
 }
+
+func TestAccessLog_IsTheSameJSONAsTheLogger(t *testing.T) {
+	var buf strings.Builder
+	a := newAccessLog(&buf, "login-poll")
+	a.write(time.Date(2026, 11, 23, 8, 0, 0, 5, time.UTC), "abcdef12-1", "GET", "GET /{session}", 200, 1500*time.Microsecond)
+	var m map[string]any
+	if err := json.Unmarshal([]byte(buf.String()), &m); err != nil {
+		t.Fatalf("not JSON: %v: %s", err, buf.String())
+	}
+	want := map[string]any{"level": "INFO", "msg": "request", "function": "login-poll", "request_id": "abcdef12-1",
+		"method": "GET", "route": "GET /{session}", "status": 200.0, "duration_ms": 1.5, "time": "2026-11-23T08:00:00.000000005Z"}
+	for k, v := range want {
+		if m[k] != v {
+			t.Errorf("%s: want %v, got %v", k, v, m[k])
+		}
+	}
+}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sscard/platform/infra/stack"
 	"github.com/sscard/platform/shared/envconf"
 	"github.com/sscard/platform/shared/login"
 	"github.com/sscard/platform/shared/secrets"
@@ -111,9 +112,21 @@ func run(env *envconf.Env, rdb *redis.Client, conns int, d time.Duration, n int)
 	fnAddr, floorAddr := freeAddr(), freeAddr()
 	_, fnPort, _ := net.SplitHostPort(fnAddr)
 	fn := exec.Command(bin)
-	fn.Env = append(os.Environ(), "function_host=127.0.0.1", "function_port="+fnPort, "log_level=warn",
-		"max_inflight=0", "redis_pool_size=256", "login_qr_validity="+(d*2+5*time.Minute).String())
-	fn.Stdout, fn.Stderr = io.Discard, os.Stderr
+	// login-poll runs with its stack.yml environment, as deployed; only the addresses of the
+	// test services and this machine's port are local.
+	deployed, err := stackEnv("login-poll")
+	if err != nil {
+		return err
+	}
+	fn.Env = append(append(os.Environ(), deployed...), "function_host=127.0.0.1", "function_port="+fnPort,
+		"postgres_dsn="+env.String("postgres_dsn", ""), "redis_addr="+env.String("redis_addr", ""),
+		"login_qr_validity="+(d*2+5*time.Minute).String(), "event_sink=") // nothing to relay here
+	fnLog, err := os.Create(filepath.Join(dir, "login-poll.log")) // its request log, as deployed
+	if err != nil {
+		return err
+	}
+	defer fnLog.Close()
+	fn.Stdout, fn.Stderr = fnLog, fnLog
 	self, _ := os.Executable()
 	floor := exec.Command(self, "-floor", floorAddr)
 	floor.Env = os.Environ()
@@ -221,6 +234,23 @@ func wrk(name, url, script string, conns int, d time.Duration) (result, error) {
 		r.non2x, _ = strconv.Atoi(m[1])
 	}
 	return r, nil
+}
+
+// stackEnv is a function's environment from stack.yml, with the file's defaults.
+func stackEnv(name string) ([]string, error) {
+	b, err := os.ReadFile("stack.yml")
+	if err != nil {
+		return nil, err
+	}
+	f, err := stack.Parse(b, func(string) string { return "" })
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for k, v := range f.Functions[name].Environment {
+		out = append(out, k+"="+v)
+	}
+	return out, nil
 }
 
 func freeAddr() string {
