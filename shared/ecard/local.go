@@ -47,17 +47,23 @@ func (l *Local) ChannelQR(ctx context.Context, sessionID string, expiresAt time.
 	return l.appURL + "?" + url.Values{"channel": {"sscard"}, "session": {sessionID}}.Encode(), nil
 }
 
-// AuthResult implements Platform.
-func (l *Local) AuthResult(ctx context.Context, sessionID string) (Assertion, error) {
+// record reads what the authority knows about a session's QR.
+func (l *Local) record(ctx context.Context, sessionID string) (qrRecord, error) {
+	var rec qrRecord
 	raw, err := l.rdb.Get(ctx, qrKey(sessionID)).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return Assertion{}, ErrNotFound
+		return rec, ErrNotFound
 	}
 	if err != nil {
-		return Assertion{}, err
+		return rec, err
 	}
-	var rec qrRecord
-	if err := json.Unmarshal(raw, &rec); err != nil {
+	return rec, json.Unmarshal(raw, &rec)
+}
+
+// AuthResult implements Platform.
+func (l *Local) AuthResult(ctx context.Context, sessionID string) (Assertion, error) {
+	rec, err := l.record(ctx, sessionID)
+	if err != nil {
 		return Assertion{}, err
 	}
 	a := Assertion{SessionID: sessionID, State: rec.State, ECardNo: rec.ECardNo, IssuedAt: time.Now().UTC(), Nonce: randomNonce()}
@@ -96,15 +102,8 @@ func (l *Local) Act(ctx context.Context, sessionID, state string, h Holder) (Ass
 	if state != StateScanned && state != StateConfirmed && state != StateCancelled {
 		return Assertion{}, fmt.Errorf("unknown state %q", state)
 	}
-	raw, err := l.rdb.Get(ctx, qrKey(sessionID)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return Assertion{}, ErrNotFound
-	}
+	rec, err := l.record(ctx, sessionID)
 	if err != nil {
-		return Assertion{}, err
-	}
-	var rec qrRecord
-	if err := json.Unmarshal(raw, &rec); err != nil {
 		return Assertion{}, err
 	}
 	if state != StateCancelled {

@@ -71,19 +71,27 @@ func digest(personID, phone, code string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
+// holderAndPhone resolves the session token and normalises the new phone number.
+func (p *PhoneChange) holderAndPhone(ctx context.Context, token, newPhone string) (personID, phone string, err error) {
+	p.defaults()
+	personID, err = p.Sessions.Holder(ctx, token)
+	if errors.Is(err, ErrUnknown) {
+		return "", "", ErrNotLoggedIn
+	}
+	if err != nil {
+		return "", "", err
+	}
+	if phone, err = pii.NormalisePhone(newPhone); err != nil {
+		return "", "", ErrPhoneInvalid
+	}
+	return personID, phone, nil
+}
+
 // SendCode sends a code to the new phone of the holder of token.
 func (p *PhoneChange) SendCode(ctx context.Context, token, newPhone string) error {
-	p.defaults()
-	personID, err := p.Sessions.Holder(ctx, token)
-	if errors.Is(err, ErrUnknown) {
-		return ErrNotLoggedIn
-	}
+	personID, phone, err := p.holderAndPhone(ctx, token, newPhone)
 	if err != nil {
 		return err
-	}
-	phone, err := pii.NormalisePhone(newPhone)
-	if err != nil {
-		return ErrPhoneInvalid
 	}
 	ok, err := p.Sessions.rdb.SetNX(ctx, resendKey(personID), 1, p.Resend).Result()
 	if err != nil {
@@ -111,17 +119,9 @@ func (p *PhoneChange) SendCode(ctx context.Context, token, newPhone string) erro
 // Change replaces the phone number after checking identity, the old phone and the code.
 // The code is single use and void after MaxAttempts wrong tries.
 func (p *PhoneChange) Change(ctx context.Context, token, idNumber, oldPhone, newPhone, code, requestID string) error {
-	p.defaults()
-	personID, err := p.Sessions.Holder(ctx, token)
-	if errors.Is(err, ErrUnknown) {
-		return ErrNotLoggedIn
-	}
+	personID, phone, err := p.holderAndPhone(ctx, token, newPhone)
 	if err != nil {
 		return err
-	}
-	phone, err := pii.NormalisePhone(newPhone)
-	if err != nil {
-		return ErrPhoneInvalid
 	}
 	stored, err := p.Sessions.rdb.HGet(ctx, codeKey(personID), "digest").Result()
 	if errors.Is(err, redis.Nil) {
