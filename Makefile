@@ -6,7 +6,10 @@ FUNCTIONS := $(notdir $(wildcard functions/*))
 RUN_STATE  := .state/run
 TEST_STATE := .state/test
 # Test services run on ports of their own so `make test` never disturbs `make run`.
-TEST_PORTS := SSCARD_STATE=$(TEST_STATE) SSCARD_PG_PORT=55433 SSCARD_REDIS_PORT=56380 SSCARD_MINIO_PORT=59010
+TEST_PG_PORT    ?= 55433
+TEST_REDIS_PORT ?= 56380
+TEST_MINIO_PORT ?= 59010
+TEST_PORTS := SSCARD_STATE=$(TEST_STATE) SSCARD_PG_PORT=$(TEST_PG_PORT) SSCARD_REDIS_PORT=$(TEST_REDIS_PORT) SSCARD_MINIO_PORT=$(TEST_MINIO_PORT)
 
 .PHONY: help run stop status build test unit integration services-test services-test-down bench fuzz \
         vet fmt knative schemas dockerfiles faas-template audit-verify bootstrap clean
