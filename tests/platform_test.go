@@ -131,7 +131,7 @@ func TestPlatform_EveryFunctionAnswersBehindTheGateway(t *testing.T) {
 		}
 	}
 	// A capability that is not built yet says so, as problem+json naming it.
-	resp, body := p.do(t, "POST", "/function/loss-report/cards/C1/loss", nil, []byte(`{}`))
+	resp, body := p.do(t, "POST", "/function/kiosk/kiosks", nil, []byte(`{}`))
 	if resp.StatusCode != 501 || resp.Header.Get("Content-Type") != "application/problem+json" ||
 		!strings.Contains(string(body), "capability") {
 		t.Errorf("not built: want 501 problem+json naming the capability, got %d %s", resp.StatusCode, body)
@@ -144,8 +144,9 @@ func TestPlatform_EveryFunctionAnswersBehindTheGateway(t *testing.T) {
 	var schedules []struct{ Function, Schedule string }
 	_, body = p.do(t, "GET", "/system/schedules", nil, nil)
 	_ = json.Unmarshal(body, &schedules)
-	if len(schedules) != 2 || schedules[0].Function != "photo-audit-alert" || schedules[1].Function != "reconcile" {
-		t.Errorf("want schedules for photo-audit-alert and reconcile, got %s", body)
+	if len(schedules) != 3 || schedules[0].Function != "loss-report" || schedules[1].Function != "photo-audit-alert" ||
+		schedules[2].Function != "reconcile" {
+		t.Errorf("want schedules for loss-report, photo-audit-alert and reconcile, got %s", body)
 	}
 }
 

@@ -1,18 +1,198 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	handler "github.com/openfaas/templates-sdk/go-http"
+
+	"github.com/sscard/platform/events"
+	"github.com/sscard/platform/shared/application"
 	"github.com/sscard/platform/shared/platform"
+	"github.com/sscard/platform/shared/problem"
 	"github.com/sscard/platform/shared/runtime"
 )
 
-// New wires the routes of card-apply: applications with photo, identity checks, progress
-// and logistics (001 3.1, 002, 004 §1(6) §2).
+// Headers naming the caller. Until signed calls (shared/callsign) front these routes,
+// they are trusted as set by the gateway or the outlet/kiosk client.
+const (
+	headerOperator = "X-Operator-Id" // outlet operator / auditor, opaque id
+	headerKiosk    = "X-Kiosk-Id"    // kiosk taking the photo
+	headerChannel  = "X-Channel"     // channel of an operator action (default outlet)
+)
+
+// New wires the routes of card-apply: applications with photo, identity checks, photo
+// audit, progress and logistics, activation (001 3.1, 002, 004 §1(6) §2 §3(12)(24)).
 func New(d *platform.Deps) (*runtime.Router, error) {
+	svc, err := application.Open(d)
+	if err != nil {
+		return nil, err
+	}
 	r := runtime.NewRouter("card-apply")
-	r.NotBuilt("POST", "/applications", "card application", "001 3.1.1, 004 §1(6)")
-	r.NotBuilt("GET", "/applications/{id}", "application detail", "001 3.1.3")
-	r.NotBuilt("PUT", "/applications/{id}/photo", "application photo upload", "004 §3(24)")
-	r.NotBuilt("GET", "/progress", "card production progress query", "001 3.1.3, 004 §3(12)")
+	r.Post("/applications", apply(svc))
+	r.Get("/applications/{id}", get(svc))
+	r.Route(http.MethodPut, "/applications/{id}/photo", uploadPhoto(svc))
+	r.Post("/applications/{id}/photo-audit", auditPhoto(svc))
+	r.Post("/applications/{id}/activate", activate(svc))
+	r.Get("/progress", progress(svc))
+	r.Post("/production/advance", advance(svc))
 	r.NotBuilt("POST", "/batches", "employer batch application (xlsx)", "001 2.1")
+	// The simulated producer lists every submitted application (申领名单).
+	r.OnEvent(events.ApplicationSubmitted, d.Postgres, svc.OnSubmitted)
 	return r, nil
+}
+
+func notFound(err error) error {
+	if errors.Is(err, application.ErrNotFound) {
+		return problem.NotFound("no such application")
+	}
+	return err
+}
+
+func decode(body []byte, v any) error {
+	if len(body) == 0 {
+		return problem.Invalid("a JSON body is required")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return problem.Invalid("the body is not the expected JSON object")
+	}
+	return nil
+}
+
+func actor(req handler.Request, id, channel string) application.Actor {
+	return application.Actor{ID: id, Channel: channel, RequestID: runtime.RequestID(req)}
+}
+
+// POST /applications → 201 {application, masked}.
+func apply(svc *application.Service) runtime.HandlerFunc {
+	return func(req handler.Request) (handler.Response, error) {
+		var in application.Request
+		if err := decode(req.Body, &in); err != nil {
+			return handler.Response{}, err
+		}
+		v, err := svc.Apply(req.Context(), in, actor(req, req.Header.Get(headerOperator), ""))
+		if err != nil {
+			return handler.Response{}, err
+		}
+		res, err := runtime.JSON(http.StatusCreated, v)
+		if err == nil {
+			res.Header.Set("Location", "/applications/"+v.ApplicationID)
+		}
+		return res, err
+	}
+}
+
+// GET /applications/{id} → the application with history, masked.
+func get(svc *application.Service) runtime.HandlerFunc {
+	return func(req handler.Request) (handler.Response, error) {
+		v, err := svc.Get(req.Context(), runtime.Param(req, "id"), true)
+		if err != nil {
+			return handler.Response{}, notFound(err)
+		}
+		return runtime.JSON(http.StatusOK, v)
+	}
+}
+
+// PUT /applications/{id}/photo, body = JPEG bytes.
+func uploadPhoto(svc *application.Service) runtime.HandlerFunc {
+	return func(req handler.Request) (handler.Response, error) {
+		kiosk := req.Header.Get(headerKiosk)
+		if kiosk == "" {
+			if q, err := url.ParseQuery(req.QueryString); err == nil {
+				kiosk = q.Get("kioskId")
+			}
+		}
+		v, err := svc.UploadPhoto(req.Context(), runtime.Param(req, "id"), application.PhotoUpload{
+			ContentType: req.Header.Get("Content-Type"), Body: req.Body, KioskID: kiosk,
+			Actor: actor(req, req.Header.Get(headerOperator), ""),
+		})
+		if err != nil {
+			return handler.Response{}, notFound(err)
+		}
+		return runtime.JSON(http.StatusOK, v)
+	}
+}
+
+// POST /applications/{id}/photo-audit {result, reason}; X-Operator-Id names the auditor.
+func auditPhoto(svc *application.Service) runtime.HandlerFunc {
+	return func(req handler.Request) (handler.Response, error) {
+		var in struct {
+			Result string `json:"result"`
+			Reason string `json:"reason"`
+		}
+		if err := decode(req.Body, &in); err != nil {
+			return handler.Response{}, err
+		}
+		ch := req.Header.Get(headerChannel)
+		if ch == "" {
+			ch = "outlet"
+		}
+		v, err := svc.AuditPhoto(req.Context(), runtime.Param(req, "id"), events.AuditResult(in.Result), in.Reason,
+			actor(req, req.Header.Get(headerOperator), ch))
+		if err != nil {
+			return handler.Response{}, notFound(err)
+		}
+		return runtime.JSON(http.StatusOK, v)
+	}
+}
+
+// POST /applications/{id}/activate.
+func activate(svc *application.Service) runtime.HandlerFunc {
+	return func(req handler.Request) (handler.Response, error) {
+		v, err := svc.Activate(req.Context(), runtime.Param(req, "id"),
+			actor(req, req.Header.Get(headerOperator), req.Header.Get(headerChannel)))
+		if err != nil {
+			return handler.Response{}, notFound(err)
+		}
+		return runtime.JSON(http.StatusOK, v)
+	}
+}
+
+// GET /progress?idNumber=… → {applications: [...]}, masked, newest first.
+func progress(svc *application.Service) runtime.HandlerFunc {
+	return func(req handler.Request) (handler.Response, error) {
+		q, err := url.ParseQuery(req.QueryString)
+		if err != nil || q.Get("idNumber") == "" {
+			return handler.Response{}, problem.Invalid("idNumber is required", problem.Field("idNumber", "is required"))
+		}
+		vs, err := svc.Progress(req.Context(), q.Get("idNumber"))
+		if errors.Is(err, application.ErrNotFound) {
+			return handler.Response{}, problem.NotFound("no card application for this ID number")
+		}
+		if err != nil {
+			return handler.Response{}, err
+		}
+		res, err := runtime.JSON(http.StatusOK, map[string]any{"applications": vs})
+		if err == nil {
+			res.Header.Set("Cache-Control", "no-store")
+		}
+		return res, err
+	}
+}
+
+// POST /production/advance[?limit=N] (admin): the simulated producer and carrier move
+// applications one step each.
+func advance(svc *application.Service) runtime.HandlerFunc {
+	return func(req handler.Request) (handler.Response, error) {
+		limit := 100
+		if q, err := url.ParseQuery(req.QueryString); err == nil && q.Get("limit") != "" {
+			n, err := strconv.Atoi(q.Get("limit"))
+			if err != nil || n < 1 || n > 1000 {
+				return handler.Response{}, problem.Invalid("limit must be 1 to 1000", problem.Field("limit", "must be 1 to 1000"))
+			}
+			limit = n
+		}
+		op := req.Header.Get(headerOperator)
+		if op == "" {
+			op = "admin"
+		}
+		out, err := svc.Advance(req.Context(), limit, actor(req, op, "admin"))
+		if err != nil {
+			return handler.Response{}, err
+		}
+		return runtime.JSON(http.StatusOK, out)
+	}
 }

@@ -1,0 +1,643 @@
+package application
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sscard/platform/events"
+	"github.com/sscard/platform/shared/audit"
+	"github.com/sscard/platform/shared/identity"
+	"github.com/sscard/platform/shared/mask"
+	"github.com/sscard/platform/shared/outbox"
+	"github.com/sscard/platform/shared/person"
+	"github.com/sscard/platform/shared/pii"
+	"github.com/sscard/platform/shared/problem"
+)
+
+// Producer is the name under which card-apply's outbox rows are written.
+const Producer = "card-apply"
+
+// Source is the CloudEvents source of every event card-apply emits.
+const Source = "/functions/card-apply"
+
+// PhotoBucket holds application photos; keys are <applicationId>/<sha256>.jpg.
+const PhotoBucket = "photos"
+
+// ObjectStore keeps photo objects (MinIO in production through its S3 API).
+type ObjectStore interface {
+	Put(ctx context.Context, key string, body []byte, contentType string) error
+	Delete(ctx context.Context, key string) error
+}
+
+// Actor is who asks for a change: an opaque id (person, operator, kiosk, "system"), the
+// channel and the request id. Never personal data: it goes into the audit log.
+type Actor struct {
+	ID        string
+	Channel   string
+	RequestID string
+}
+
+// Service carries out applications. Every field but Now and Unavailable is required.
+type Service struct {
+	Pool    *pgxpool.Pool
+	People  *person.Store
+	Sealer  person.Protector // seals the applicant's details (pii.Keyring)
+	Audit   *audit.Log
+	Photos  ObjectStore
+	Factory Factory
+	Now     func() time.Time
+	// Unavailable turns a dependency failure into the 503 to send (platform.Deps.Unavailable).
+	Unavailable func(dependency string, err error) *problem.Problem
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Service) unavailable(dep string, err error) *problem.Problem {
+	if s.Unavailable != nil {
+		return s.Unavailable(dep, err)
+	}
+	return problem.Unavailable(dep, 5*time.Second, err)
+}
+
+// ErrNotFound reports an unknown application.
+var ErrNotFound = errors.New("no such application")
+
+// View is an application as shown to callers: personal data masked.
+type View struct {
+	ApplicationID string         `json:"applicationId"`
+	Status        Status         `json:"status"`
+	StatusLabel   string         `json:"statusLabel"`
+	StatusSince   time.Time      `json:"statusSince"`
+	Channel       events.Channel `json:"channel"`
+	IDKind        string         `json:"idKind"`
+	IDNumber      string         `json:"idNumber"` // masked
+	Name          string         `json:"name"`     // masked
+	EnglishName   string         `json:"englishName,omitempty"`
+	CardName      string         `json:"cardName"` // masked
+	NameExtended  bool           `json:"nameExtended"`
+	Nationality   string         `json:"nationality"`
+	Ethnicity     string         `json:"ethnicity,omitempty"`
+	Phone         string         `json:"phone"` // masked
+	PhotoReason   string         `json:"photoRejectedReason,omitempty"`
+	HasPhoto      bool           `json:"hasPhoto"`
+	BatchNo       string         `json:"batchNo,omitempty"`
+	CardNo        string         `json:"cardNo,omitempty"`
+	WaybillNo     string         `json:"waybillNo,omitempty"`
+	Carrier       string         `json:"carrier,omitempty"`
+	SubmittedAt   time.Time      `json:"submittedAt"`
+	History       []Step         `json:"history,omitempty"`
+}
+
+// Step is one history row. Times are China time (UTC+8) on the wire.
+type Step struct {
+	Seq     int64     `json:"seq"`
+	From    Status    `json:"from,omitempty"`
+	To      Status    `json:"to"`
+	Label   string    `json:"label"`
+	Action  string    `json:"action"`
+	Channel string    `json:"channel"`
+	Reason  string    `json:"reason,omitempty"`
+	Waybill string    `json:"waybillNo,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// row is an application as stored.
+type row struct {
+	ID, PersonID, Channel, IDKind string
+	KioskID                       *string
+	DetailsEnc                    string
+	Status                        Status
+	StatusSince                   time.Time
+	Version                       int64
+	PhotoObject, PhotoReason      *string
+	BatchNo, CardNo, WaybillNo    *string
+	CreatedAt                     time.Time
+}
+
+const rowColumns = `application_id, person_id, channel, id_kind, kiosk_id, details_enc, status, status_since, version,
+	photo_object, photo_reason, batch_no, card_no, waybill_no, created_at`
+
+func scanRow(r pgx.Row) (row, error) {
+	var a row
+	err := r.Scan(&a.ID, &a.PersonID, &a.Channel, &a.IDKind, &a.KioskID, &a.DetailsEnc, &a.Status, &a.StatusSince,
+		&a.Version, &a.PhotoObject, &a.PhotoReason, &a.BatchNo, &a.CardNo, &a.WaybillNo, &a.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return row{}, ErrNotFound
+	}
+	return a, err
+}
+
+func detailsField(appID string) pii.Field {
+	return pii.Field{Table: "applications", Column: "details_enc", Row: appID}
+}
+
+func newApplicationID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "app_" + hex.EncodeToString(b[:])
+}
+
+// ValidApplicationID reports whether s has the shape of an application id.
+func ValidApplicationID(s string) bool {
+	if len(s) != 28 || !strings.HasPrefix(s, "app_") {
+		return false
+	}
+	_, err := hex.DecodeString(s[4:])
+	return err == nil
+}
+
+func str(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func isUniqueViolation(err error, constraint string) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505" && (constraint == "" || pe.ConstraintName == constraint)
+}
+
+// Apply validates req and records the application in state submitted, with its history
+// row, audit entry and ApplicationSubmitted event in one transaction.
+//
+// One person, one card: a person with an open application, or with a card in use, cannot
+// apply (409). Applications for one person serialise on a transaction-scoped advisory
+// lock, and the unique index applications_one_open refuses a second open application even
+// if that lock were bypassed; so of concurrent applications exactly one is recorded.
+func (s *Service) Apply(ctx context.Context, req Request, actor Actor) (View, error) {
+	now := s.now()
+	v, p := Validate(req, now)
+	if p != nil {
+		return View{}, p
+	}
+	if actor.ID != "" && !validOpaqueID(actor.ID) {
+		return View{}, problem.Invalid("the operator id is not valid", problem.Field("operator", "must be an opaque id of 1–64 letters, digits or ._:@-"))
+	}
+	if v.KioskID != "" {
+		if err := s.requireRegisteredKiosk(ctx, v.KioskID); err != nil {
+			return View{}, err
+		}
+	}
+	personID, err := s.ensurePerson(ctx, v.ID.Canonical(), v.Details.DisplayName(), v.Details.Phone)
+	if err != nil {
+		return View{}, err
+	}
+	appID := newApplicationID()
+	details, err := json.Marshal(v.Details)
+	if err != nil {
+		return View{}, err
+	}
+	sealed, err := s.Sealer.Encrypt(ctx, detailsField(appID), string(details))
+	if err != nil {
+		return View{}, err
+	}
+	if actor.ID == "" {
+		actor.ID = personID
+	}
+	actor.Channel = string(v.Channel)
+	ev, err := events.New(events.ApplicationSubmitted, Source, appID, events.ApplicationSubmittedData{
+		ApplicationID: appID, Channel: v.Channel, PersonRef: personID, SubmittedAt: now.UTC()})
+	if err != nil {
+		return View{}, err
+	}
+	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('sscard.application:' || $1, 0))`, personID); err != nil {
+			return err
+		}
+		if err := s.checkOneCard(ctx, tx, personID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO applications (application_id, person_id, channel, id_kind, kiosk_id, details_enc,
+			status, status_since, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8)`,
+			appID, personID, string(v.Channel), v.ID.Kind.String(), nullable(v.KioskID), sealed, Submitted, now); err != nil {
+			if isUniqueViolation(err, "applications_one_open") {
+				return openApplicationConflict("")
+			}
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO application_history (application_id, seq, from_status, to_status, action,
+			channel, actor, at, request_id, event_id) VALUES ($1, 0, NULL, $2, $3, $4, $5, $6, $7, $8)`,
+			appID, Submitted, ActSubmit, actor.Channel, actor.ID, now, nullable(actor.RequestID), ev.ID()); err != nil {
+			return err
+		}
+		if _, err := s.Audit.AppendTx(ctx, tx, audit.Entry{Actor: actor.ID, Channel: actor.Channel, Action: "application.submit",
+			ObjectType: "application", ObjectID: appID, RequestID: actor.RequestID,
+			Detail: map[string]string{"to": string(Submitted), "idKind": v.ID.Kind.String()}}); err != nil {
+			return err
+		}
+		return outbox.Enqueue(ctx, tx, Producer, "", ev)
+	})
+	if err != nil {
+		return View{}, err
+	}
+	return s.view(row{ID: appID, PersonID: personID, Channel: string(v.Channel), IDKind: v.ID.Kind.String(),
+		Status: Submitted, StatusSince: now, CreatedAt: now}, v.ID.Number, v.Details, nil), nil
+}
+
+func openApplicationConflict(state Status) *problem.Problem {
+	p := problem.Conflict("this person already has an open card application; one person may hold one card (一人一卡)").
+		With("rule", "one-person-one-card")
+	if state != "" {
+		p = p.With("currentState", string(state))
+	}
+	return p
+}
+
+// checkOneCard refuses a person with an open application or a card in use. Cards are
+// read from the cards table (004, loss-report) when it exists; a cancelled card is not in
+// use. Without the table an activated application counts as a card in use.
+func (s *Service) checkOneCard(ctx context.Context, tx pgx.Tx, personID string) error {
+	var open *string
+	err := tx.QueryRow(ctx, `SELECT status FROM applications WHERE person_id = $1 AND status NOT IN ('activated', 'withdrawn')
+		LIMIT 1`, personID).Scan(&open)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	if open != nil {
+		return openApplicationConflict(Status(*open))
+	}
+	var hasCards bool
+	if err := tx.QueryRow(ctx, `SELECT to_regclass('cards') IS NOT NULL`).Scan(&hasCards); err != nil {
+		return err
+	}
+	var inUse bool
+	if hasCards {
+		err = tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM cards WHERE person_id = $1 AND status <> 'cancelled')`, personID).Scan(&inUse)
+	} else {
+		err = tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM applications WHERE person_id = $1 AND status = 'activated')`, personID).Scan(&inUse)
+	}
+	if err != nil {
+		return err
+	}
+	if inUse {
+		return problem.Conflict("this person holds a social security card in use; apply for a replacement (补换) instead").
+			With("rule", "one-person-one-card").With("currentState", "card_in_use")
+	}
+	return nil
+}
+
+// ensurePerson finds the person by ID number (blind index) or registers them. Two
+// concurrent first applications race on persons.id_number_index; the loser finds the
+// winner's row.
+func (s *Service) ensurePerson(ctx context.Context, idNumber, name, phone string) (string, error) {
+	id, err := s.People.FindByIDNumber(ctx, idNumber)
+	if err != nil || id != "" {
+		return id, err
+	}
+	id, err = s.People.Register(ctx, idNumber, name, phone)
+	if isUniqueViolation(err, "") {
+		return s.People.FindByIDNumber(ctx, idNumber)
+	}
+	return id, err
+}
+
+// ErrKioskNotRegistered: the kiosk is unknown or not registered (004 §3(24)).
+func kioskForbidden() *problem.Problem {
+	return problem.New(http.StatusForbidden, "kiosk-not-registered", "Kiosk not registered",
+		"only a registered kiosk may take applications and photos (004 §3(24))").With("rule", "004 §3(24)")
+}
+
+func (s *Service) requireRegisteredKiosk(ctx context.Context, kioskID string) error {
+	var ok bool
+	err := s.Pool.QueryRow(ctx, `SELECT registered FROM kiosks WHERE kiosk_id = $1`, kioskID).Scan(&ok)
+	if errors.Is(err, pgx.ErrNoRows) || err == nil && !ok {
+		return kioskForbidden()
+	}
+	return err
+}
+
+func (s *Service) lock(ctx context.Context, tx pgx.Tx, id string) (row, error) {
+	if !ValidApplicationID(id) {
+		return row{}, ErrNotFound
+	}
+	return scanRow(tx.QueryRow(ctx, `SELECT `+rowColumns+` FROM applications WHERE application_id = $1 FOR UPDATE`, id))
+}
+
+// change is one transition to record.
+type change struct {
+	action  Action
+	actor   Actor
+	reason  string
+	photo   string // new photo object
+	batch   string
+	cardNo  string
+	waybill string
+	events  []event.Event
+}
+
+// illegal is the 409 of a transition that the current state does not allow.
+func illegal(a Action, cur Status) *problem.Problem {
+	allowed := make([]string, 0, 4)
+	for _, s := range AllowedFrom(a) {
+		allowed = append(allowed, string(s))
+	}
+	return problem.Conflict(fmt.Sprintf("%s is not allowed in state %s", a, cur)).
+		With("currentState", string(cur)).With("allowedFrom", allowed)
+}
+
+// transition moves the locked application a by c: state, history row, audit entry and
+// events, all in tx.
+func (s *Service) transition(ctx context.Context, tx pgx.Tx, a *row, c change, at time.Time) error {
+	to, ok := Next(a.Status, c.action)
+	if !ok {
+		return illegal(c.action, a.Status)
+	}
+	var eventID *string
+	if len(c.events) > 0 {
+		id := c.events[0].ID()
+		eventID = &id
+	}
+	if err := tx.QueryRow(ctx, `UPDATE applications SET status = $2, status_since = $3, updated_at = $3, version = version + 1,
+			photo_object = coalesce($4, photo_object),
+			photo_reason = CASE WHEN $2 = 'photo_rejected' THEN $5 WHEN $2 IN ('photo_pending_audit', 'photo_approved') THEN NULL ELSE photo_reason END,
+			batch_no = coalesce($6, batch_no), card_no = coalesce($7, card_no), waybill_no = coalesce($8, waybill_no)
+		WHERE application_id = $1 RETURNING version`,
+		a.ID, to, at, nullable(c.photo), nullable(c.reason), nullable(c.batch), nullable(c.cardNo), nullable(c.waybill)).
+		Scan(&a.Version); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO application_history (application_id, seq, from_status, to_status, action, channel,
+		actor, reason, waybill_no, at, request_id, event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		a.ID, a.Version, a.Status, to, c.action, c.actor.Channel, c.actor.ID, c.reason, nullable(c.waybill), at,
+		nullable(c.actor.RequestID), eventID); err != nil {
+		return err
+	}
+	detail := map[string]string{"from": string(a.Status), "to": string(to)}
+	if _, err := s.Audit.AppendTx(ctx, tx, audit.Entry{Actor: c.actor.ID, Channel: c.actor.Channel,
+		Action: "application." + string(c.action), ObjectType: "application", ObjectID: a.ID,
+		RequestID: c.actor.RequestID, Detail: detail}); err != nil {
+		return err
+	}
+	for _, ev := range c.events {
+		if err := outbox.Enqueue(ctx, tx, Producer, "", ev); err != nil {
+			return err
+		}
+	}
+	a.Status, a.StatusSince = to, at
+	return nil
+}
+
+// notice is the SMSRequested event telling the applicant about a milestone (制卡进度):
+// sms-alert resolves the phone number from the person reference. Params carry no PII.
+func notice(a *row, to Status, params map[string]string) (event.Event, error) {
+	if params == nil {
+		params = map[string]string{}
+	}
+	params["status"] = string(to)
+	params["applicationId"] = a.ID
+	return events.New(events.SMSRequested, Source, a.ID, events.SMSRequestedData{
+		MessageID: a.ID + ":" + string(to), Template: "card.application." + string(to), Params: params,
+		RecipientRef: a.PersonID, Purpose: events.PurposeNotice})
+}
+
+// AuditPhoto records an operator's photo audit: approved or rejected with the reason the
+// applicant is shown (PhotoAudited event).
+func (s *Service) AuditPhoto(ctx context.Context, id string, result events.AuditResult, reason string, operator Actor) (View, error) {
+	reason = strings.TrimSpace(reason)
+	var bad []problem.InvalidParam
+	if !result.Valid() {
+		bad = append(bad, problem.Field("result", "must be approved or rejected"))
+	}
+	if result == events.AuditRejected && reason == "" {
+		bad = append(bad, problem.Field("reason", "is required when the photo is rejected: the applicant is shown it"))
+	}
+	if len([]rune(reason)) > 200 {
+		bad = append(bad, problem.Field("reason", "must be at most 200 characters"))
+	}
+	if !validOpaqueID(operator.ID) {
+		bad = append(bad, problem.Field("operator", "an opaque operator id (1–64 letters, digits or ._:@-) is required"))
+	}
+	if len(bad) > 0 {
+		return View{}, problem.Invalid("the photo audit has invalid fields", bad...)
+	}
+	if operator.Channel == "" {
+		operator.Channel = "outlet"
+	}
+	act := ActApprove
+	if result == events.AuditRejected {
+		act = ActReject
+	}
+	at := s.now()
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		a, err := s.lock(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		ev, err := events.New(events.PhotoAudited, Source, a.ID, events.PhotoAuditedData{ApplicationID: a.ID, Result: result,
+			Reason: reason, Auditor: operator.ID, AuditedAt: at.UTC()})
+		if err != nil {
+			return err
+		}
+		return s.transition(ctx, tx, &a, change{action: act, actor: operator, reason: reason, events: []event.Event{ev}}, at)
+	})
+	if err != nil {
+		return View{}, err
+	}
+	return s.Get(ctx, id, false)
+}
+
+// Activate records that the holder activated (启用) the delivered card. When the cards
+// table (004) exists the card is issued there in status normal in the same transaction,
+// so loss-report can act on it from then on.
+func (s *Service) Activate(ctx context.Context, id string, actor Actor) (View, error) {
+	if actor.Channel == "" {
+		actor.Channel = "h5"
+	}
+	if actor.ID != "" && !validOpaqueID(actor.ID) {
+		return View{}, problem.Invalid("the operator id is not valid", problem.Field("operator", "must be an opaque id of 1–64 letters, digits or ._:@-"))
+	}
+	at := s.now()
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		a, err := s.lock(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if actor.ID == "" {
+			actor.ID = a.PersonID
+		}
+		ev, err := notice(&a, Activated, map[string]string{"cardNo": str(a.CardNo)})
+		if err != nil {
+			return err
+		}
+		if err := s.transition(ctx, tx, &a, change{action: ActActivate, actor: actor, events: []event.Event{ev}}, at); err != nil {
+			return err
+		}
+		return issueCard(ctx, tx, &a, actor, at)
+	})
+	if err != nil {
+		return View{}, err
+	}
+	return s.Get(ctx, id, false)
+}
+
+// issueCard inserts the activated card into cards (004) when that table exists, with the
+// issue history row (seq 0) loss-report expects.
+func issueCard(ctx context.Context, tx pgx.Tx, a *row, actor Actor, at time.Time) error {
+	var hasCards bool
+	if err := tx.QueryRow(ctx, `SELECT to_regclass('cards') IS NOT NULL AND to_regclass('card_status_history') IS NOT NULL`).Scan(&hasCards); err != nil || !hasCards {
+		return err
+	}
+	if a.CardNo == nil {
+		return errors.New("activated application has no card number")
+	}
+	cardID := "card-" + uuid.NewString()
+	if _, err := tx.Exec(ctx, `INSERT INTO cards (card_id, card_no, person_id, status, status_since, created_at, updated_at)
+		VALUES ($1, $2, $3, 'normal', $4, $4, $4)`, cardID, *a.CardNo, a.PersonID, at); err != nil {
+		return fmt.Errorf("issue card: %w", err)
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO card_status_history (card_id, seq, from_status, to_status, action, channel, reason,
+		actor, at, request_id) VALUES ($1, 0, NULL, 'normal', 'issue', $2, 'issued', $3, $4, $5)`,
+		cardID, actor.Channel, actor.ID, at, nullable(actor.RequestID))
+	return err
+}
+
+func validOpaqueID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("._:@-", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// Get returns the application, masked, with its history when withHistory.
+func (s *Service) Get(ctx context.Context, id string, withHistory bool) (View, error) {
+	if !ValidApplicationID(id) {
+		return View{}, ErrNotFound
+	}
+	a, err := scanRow(s.Pool.QueryRow(ctx, `SELECT `+rowColumns+` FROM applications WHERE application_id = $1`, id))
+	if err != nil {
+		return View{}, err
+	}
+	return s.load(ctx, a, withHistory)
+}
+
+func (s *Service) load(ctx context.Context, a row, withHistory bool) (View, error) {
+	plain, err := s.Sealer.Decrypt(ctx, detailsField(a.ID), a.DetailsEnc)
+	if err != nil {
+		return View{}, fmt.Errorf("application %s details: %w", a.ID, err)
+	}
+	var d Details
+	if err := json.Unmarshal([]byte(plain), &d); err != nil {
+		return View{}, fmt.Errorf("application %s details: %w", a.ID, err)
+	}
+	p, err := s.People.Get(ctx, a.PersonID)
+	if err != nil {
+		return View{}, err
+	}
+	var hist []Step
+	if withHistory {
+		if hist, err = s.history(ctx, a.ID); err != nil {
+			return View{}, err
+		}
+	}
+	return s.view(a, p.IDNumber, d, hist), nil
+}
+
+func (s *Service) view(a row, idNumber string, d Details, hist []Step) View {
+	v := View{ApplicationID: a.ID, Status: a.Status, StatusLabel: a.Status.Label(), StatusSince: a.StatusSince.In(events.ChinaTime),
+		Channel: events.Channel(a.Channel), IDKind: a.IDKind, IDNumber: mask.IDNumber(idNumber), Name: mask.Name(d.DisplayName()),
+		CardName: mask.Name(d.CardName + d.CardNameExt), NameExtended: d.CardNameExt != "", Nationality: d.Nationality,
+		Ethnicity: d.Ethnicity, Phone: mask.Phone(d.Phone), PhotoReason: str(a.PhotoReason), HasPhoto: a.PhotoObject != nil,
+		BatchNo: str(a.BatchNo), CardNo: str(a.CardNo), WaybillNo: str(a.WaybillNo), SubmittedAt: a.CreatedAt.In(events.ChinaTime),
+		History: hist}
+	if d.EnglishName != "" && d.Name != "" {
+		v.EnglishName = mask.Name(d.EnglishName)
+	}
+	if v.WaybillNo != "" {
+		v.Carrier = "EMS"
+	}
+	return v
+}
+
+func (s *Service) history(ctx context.Context, id string) ([]Step, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT seq, coalesce(from_status, ''), to_status, action, channel, reason,
+		coalesce(waybill_no, ''), at FROM application_history WHERE application_id = $1 ORDER BY seq`, id)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Step, error) {
+		var st Step
+		err := r.Scan(&st.Seq, &st.From, &st.To, &st.Action, &st.Channel, &st.Reason, &st.Waybill, &st.At)
+		st.Label = st.To.Label()
+		st.At = st.At.In(events.ChinaTime)
+		return st, err
+	})
+}
+
+// Progress is the progress query (制卡进度查询, 001 3.1.3, 004 §3(12)) by ID number: the
+// person's applications, newest first, masked, with history and logistics. The number is
+// looked up through the blind index only. An unknown number gives ErrNotFound (the same
+// answer as a person without applications).
+func (s *Service) Progress(ctx context.Context, idNumber string) ([]View, error) {
+	id, err := pii.NormaliseIDNumber(idNumber)
+	if err != nil {
+		return nil, problem.Invalid("the ID number is not valid", problem.Field(FieldIDNumber, "is not an ID number"))
+	}
+	personID, err := s.People.FindByIDNumber(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if personID == "" && len(id) == 15 {
+		// A first-generation number: persons are keyed by the 18-digit form.
+		if up, err := identity.Upgrade15To18(id); err == nil {
+			personID, err = s.People.FindByIDNumber(ctx, up)
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	if personID == "" {
+		return nil, ErrNotFound
+	}
+	rows, err := s.Pool.Query(ctx, `SELECT `+rowColumns+` FROM applications WHERE person_id = $1 ORDER BY created_at DESC LIMIT 10`, personID)
+	if err != nil {
+		return nil, err
+	}
+	apps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) { return scanRow(r) })
+	if err != nil {
+		return nil, err
+	}
+	if len(apps) == 0 {
+		return nil, ErrNotFound
+	}
+	out := make([]View, 0, len(apps))
+	for _, a := range apps {
+		v, err := s.load(ctx, a, true)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}

@@ -1,0 +1,133 @@
+package application
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sscard/platform/events"
+	"github.com/sscard/platform/shared/problem"
+)
+
+// PhotoKey is the object key of a photo in PhotoBucket: no personal data, only the
+// application id and the content hash (so an identical re-upload is the same object).
+func PhotoKey(appID, sha string) string { return appID + "/" + sha + ".jpg" }
+
+// PhotoUpload is one photo upload.
+type PhotoUpload struct {
+	ContentType string
+	Body        []byte
+	// KioskID is the kiosk the photo is taken at (X-Kiosk-Id); required when the
+	// application came through the kiosk channel, and it must be registered.
+	KioskID string
+	Actor   Actor
+}
+
+// UploadPhoto validates and re-encodes the photo, stores it, and moves the application to
+// photo_pending_audit with a PhotoSubmitted event.
+//
+// Order: the application and kiosk are checked first (cheap refusals), then the object is
+// written, then the database transaction commits. The object store being down is a 503
+// before anything in the database changed. If the transaction fails after the upload, the
+// object is deleted at once (best effort, unless another committed row already names the
+// same content-addressed key); what that delete misses is an orphan under
+// <applicationId>/ with no application_photos row, which SweepOrphanPhotos removes.
+func (s *Service) UploadPhoto(ctx context.Context, id string, u PhotoUpload) (View, error) {
+	a, err := s.peek(ctx, id)
+	if err != nil {
+		return View{}, err
+	}
+	if _, ok := Next(a.Status, ActPhoto); !ok {
+		return View{}, illegal(ActPhoto, a.Status)
+	}
+	if a.Channel == string(events.ChannelKiosk) || u.KioskID != "" {
+		if u.KioskID == "" {
+			return View{}, problem.New(http.StatusForbidden, "kiosk-not-registered", "Kiosk not registered",
+				"an application made at a kiosk takes its photo at a registered kiosk: send X-Kiosk-Id (004 §3(24))").
+				With("rule", "004 §3(24)")
+		}
+		if err := s.requireRegisteredKiosk(ctx, u.KioskID); err != nil {
+			return View{}, err
+		}
+	}
+	if (u.Actor.ID != "" && !validOpaqueID(u.Actor.ID)) || (u.KioskID != "" && !validOpaqueID(u.KioskID)) {
+		return View{}, problem.Invalid("the operator or kiosk id is not valid", problem.Field("operator", "must be an opaque id of 1–64 letters, digits or ._:@-"))
+	}
+	ph, err := CheckPhoto(u.ContentType, u.Body)
+	if err != nil {
+		var pe *PhotoError
+		if errors.As(err, &pe) {
+			p := problem.New(pe.Status, "photo-rejected", "Photo not accepted", pe.Reason).With("code", pe.Code)
+			p.InvalidParams = []problem.InvalidParam{problem.Field("photo", pe.Reason)}
+			return View{}, p
+		}
+		return View{}, err
+	}
+	key := PhotoKey(a.ID, ph.SHA256)
+	if err := s.Photos.Put(ctx, key, ph.JPEG, "image/jpeg"); err != nil {
+		if ctx.Err() != nil {
+			return View{}, ctx.Err()
+		}
+		return View{}, s.unavailable("object-store", err)
+	}
+	at := s.now()
+	actor := u.Actor
+	if actor.Channel == "" {
+		actor.Channel = a.Channel
+	}
+	if actor.ID == "" {
+		actor.ID = a.PersonID
+		if u.KioskID != "" {
+			actor.ID = u.KioskID
+		}
+	}
+	object := PhotoBucket + "/" + key
+	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		a, err := s.lock(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO application_photos (application_id, object_key, sha256, bytes, width, height,
+			kiosk_id, uploaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			ON CONFLICT (application_id, object_key) DO UPDATE SET uploaded_at = excluded.uploaded_at, kiosk_id = excluded.kiosk_id`,
+			a.ID, key, ph.SHA256, len(ph.JPEG), ph.Width, ph.Height, nullable(u.KioskID), at); err != nil {
+			return err
+		}
+		ev, err := events.New(events.PhotoSubmitted, Source, a.ID, events.PhotoSubmittedData{ApplicationID: a.ID,
+			PhotoObject: object, Channel: events.Channel(actor.Channel), KioskID: u.KioskID, SubmittedAt: at.UTC()})
+		if err != nil {
+			return err
+		}
+		return s.transition(ctx, tx, &a, change{action: ActPhoto, actor: actor, photo: object, events: []event.Event{ev}}, at)
+	})
+	if err != nil {
+		s.dropUnreferenced(key)
+		return View{}, err
+	}
+	return s.Get(ctx, id, false)
+}
+
+// peek reads an application without locking it.
+func (s *Service) peek(ctx context.Context, id string) (row, error) {
+	if !ValidApplicationID(id) {
+		return row{}, ErrNotFound
+	}
+	return scanRow(s.Pool.QueryRow(ctx, `SELECT `+rowColumns+` FROM applications WHERE application_id = $1`, id))
+}
+
+// dropUnreferenced deletes an uploaded object whose transaction failed, unless a committed
+// row names it. It runs on a context of its own: the request's may be what ended.
+func (s *Service) dropUnreferenced(key string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var referenced bool
+	if err := s.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM application_photos WHERE object_key = $1)`, key).
+		Scan(&referenced); err != nil || referenced {
+		return // unknown: leave it for the sweep
+	}
+	_ = s.Photos.Delete(ctx, key)
+}

@@ -1,0 +1,584 @@
+package card
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sscard/platform/events"
+	"github.com/sscard/platform/shared/audit"
+	"github.com/sscard/platform/shared/outbox"
+)
+
+// Producer is the outbox producer (the function whose relay delivers the events) and
+// Source the CloudEvents source of CardStatusChanged.
+const (
+	Producer = "loss-report"
+	Source   = "/functions/loss-report"
+)
+
+// ErrNotFound: no card with this id or number.
+var ErrNotFound = errors.New("card: no such card")
+
+// ErrCardExists: a card with this number exists already.
+var ErrCardExists = errors.New("card: a card with this number exists")
+
+// Service carries out status changes and answers status and blacklist queries.
+type Service struct {
+	Pool   *pgxpool.Pool
+	Config Config
+	// Audit appends the audit entry of each change (a Log without signer when nil).
+	Audit *audit.Log
+	// Bank receives status changes (SyncBank).
+	Bank Bank
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC().Truncate(time.Microsecond)
+	}
+	return time.Now().UTC().Truncate(time.Microsecond)
+}
+
+func (s *Service) audit() *audit.Log {
+	if s.Audit != nil {
+		return s.Audit
+	}
+	return &audit.Log{}
+}
+
+// Card is a card's state as callers see it.
+type Card struct {
+	ID                string     `json:"cardId"`
+	No                string     `json:"cardNo"`
+	PersonID          string     `json:"-"` // opaque, but not shown to unauthenticated callers
+	Status            Status     `json:"status"`
+	StatusCode        string     `json:"statusCode"` // the province's code (AAZ502)
+	Since             time.Time  `json:"statusSince"`
+	TempLossExpiresAt *time.Time `json:"temporaryLossExpiresAt,omitempty"`
+	Listed            bool       `json:"listed"`
+	Version           int64      `json:"version"` // number of status changes so far
+	// BlacklistVersion is the blacklist version of the card's newest change (0: none).
+	BlacklistVersion int64 `json:"blacklistVersion"`
+	// BankSyncedVersion is the newest change the bank has acknowledged; the bank is in
+	// step when it equals BlacklistVersion.
+	BankSyncedVersion int64 `json:"bankSyncedVersion"`
+}
+
+// Request asks for a status change.
+type Request struct {
+	Card             string // card id ("card-…") or card number
+	Action           Action
+	Channel          Channel
+	Reason           string // one of Reasons(); a default per action when empty
+	IdentityVerified bool   // the caller asserts it verified the holder (see Transition.Identity)
+	Actor            string // operator or app id; "caller:<channel>" when empty
+	RequestID        string
+}
+
+// Result is a change carried out.
+type Result struct {
+	Card             Card    `json:"card"`
+	Action           Action  `json:"action"`
+	From             Status  `json:"from"`
+	FromCode         string  `json:"fromCode"`
+	Channel          Channel `json:"channel"`
+	Reason           string  `json:"reason"`
+	BlacklistVersion int64   `json:"blacklistVersion"`
+	EventID          string  `json:"eventId"`
+}
+
+func (r *Request) normalise() error {
+	var bad []FieldError
+	if r.Action == ActLapse || !knownAction(r.Action) {
+		bad = append(bad, FieldError{"action", "want one of " + join(Actions())})
+	}
+	if !slices.Contains(Channels(), r.Channel) {
+		bad = append(bad, FieldError{"channel", "want one of " + join(Channels())})
+	}
+	if r.Reason == "" {
+		r.Reason = defaultReason(r.Action)
+	} else if !validReason(r.Reason) {
+		bad = append(bad, FieldError{"reason", "want one of " + strings.Join(reasons, ", ")})
+	}
+	if r.Actor == "" {
+		r.Actor = "caller:" + string(r.Channel)
+	} else if !actorShape.MatchString(r.Actor) {
+		bad = append(bad, FieldError{"operator", "want an opaque operator id of 1 to 64 letters, digits or ._:@-"})
+	}
+	if len(bad) > 0 {
+		return &InputError{Fields: bad}
+	}
+	return nil
+}
+
+// ref is a resolved {card}: by id or by number.
+type ref struct {
+	column, value string
+}
+
+// parseRef accepts a card id ("card-<uuid>") or a card number (a letter and 8 digits,
+// case-insensitive).
+func parseRef(s string) (ref, error) {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, idPrefix) {
+		if _, err := uuid.Parse(s[len(idPrefix):]); err == nil {
+			return ref{"card_id", s}, nil
+		}
+	} else if no := strings.ToUpper(s); ValidCardNo(no) {
+		return ref{"card_no", no}, nil
+	}
+	return ref{}, invalid("card", "want a card id (card-<uuid>) or a card number (a letter and 8 digits)")
+}
+
+const cardColumns = `card_id, card_no, coalesce(person_id, ''), status, status_since, temp_loss_expires_at, version,
+	coalesce(blacklist_version, 0)`
+
+func (s *Service) scanCard(row pgx.Row, extra ...any) (Card, error) {
+	var c Card
+	err := row.Scan(append([]any{&c.ID, &c.No, &c.PersonID, &c.Status, &c.Since, &c.TempLossExpiresAt, &c.Version,
+		&c.BlacklistVersion}, extra...)...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Card{}, ErrNotFound
+	}
+	if err != nil {
+		return Card{}, err
+	}
+	s.decorate(&c)
+	return c, nil
+}
+
+func (s *Service) decorate(c *Card) {
+	c.StatusCode = s.Config.Codes.Code(c.Status)
+	c.Listed = c.Status.Listed()
+	c.Since = c.Since.UTC()
+	if c.TempLossExpiresAt != nil {
+		t := c.TempLossExpiresAt.UTC()
+		c.TempLossExpiresAt = &t
+	}
+}
+
+// lock reads the card for update: concurrent changes of one card wait here, in turn.
+func (s *Service) lock(ctx context.Context, tx pgx.Tx, r ref) (Card, error) {
+	return s.scanCard(tx.QueryRow(ctx, `SELECT `+cardColumns+` FROM cards WHERE `+r.column+` = $1 FOR UPDATE`, r.value))
+}
+
+// NewCard creates a card.
+type NewCard struct {
+	CardNo    string
+	PersonID  string // optional
+	Actor     string // "admin" when empty
+	Channel   string // where it was issued; "admin" when empty
+	RequestID string
+}
+
+// Create records an issued card, in status normal, in a transaction of its own.
+func (s *Service) Create(ctx context.Context, n NewCard) (Card, error) {
+	var c Card
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		var err error
+		c, err = s.CreateTx(ctx, tx, n)
+		return err
+	})
+	if err != nil {
+		return Card{}, err
+	}
+	return c, nil
+}
+
+// CreateTx records an issued card inside tx (READ COMMITTED), in status normal: the card,
+// its history row seq 0 and an audit entry. No event: nothing changed status and the
+// blacklist is untouched. Card issuance belongs to card-apply, which can call this in the
+// transaction that activates the card; POST /cards is the stand-in until it does.
+func (s *Service) CreateTx(ctx context.Context, tx pgx.Tx, n NewCard) (Card, error) {
+	var bad []FieldError
+	no := strings.ToUpper(strings.TrimSpace(n.CardNo))
+	if !ValidCardNo(no) {
+		bad = append(bad, FieldError{"cardNo", "want a capital letter and 8 digits, e.g. B00000019"})
+	}
+	if n.PersonID != "" && !personIDShape.MatchString(n.PersonID) {
+		bad = append(bad, FieldError{"personId", "want an opaque person id"})
+	}
+	if n.Actor == "" {
+		n.Actor = "admin"
+	} else if !actorShape.MatchString(n.Actor) {
+		bad = append(bad, FieldError{"operator", "want an opaque operator id of 1 to 64 letters, digits or ._:@-"})
+	}
+	if n.Channel == "" {
+		n.Channel = "admin"
+	} else if !actorShape.MatchString(n.Channel) {
+		bad = append(bad, FieldError{"channel", "want a channel name"})
+	}
+	if len(bad) > 0 {
+		return Card{}, &InputError{Fields: bad}
+	}
+	at := s.now()
+	c := Card{ID: idPrefix + uuid.NewString(), No: no, PersonID: n.PersonID, Status: Normal, Since: at}
+	var person *string
+	if n.PersonID != "" {
+		person = &n.PersonID
+	}
+	// A failed insert must not abort the caller's transaction: try it under a savepoint.
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return Card{}, err
+	}
+	if _, err := sp.Exec(ctx, `INSERT INTO cards (card_id, card_no, person_id, status, status_since, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $5, $5)`, c.ID, c.No, person, c.Status, at); err != nil {
+		_ = sp.Rollback(ctx)
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "23505" {
+			return Card{}, ErrCardExists
+		}
+		if errors.As(err, &pe) && pe.Code == "23503" {
+			return Card{}, invalid("personId", "no such person")
+		}
+		return Card{}, err
+	}
+	if err := sp.Commit(ctx); err != nil {
+		return Card{}, err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO card_status_history (card_id, seq, from_status, to_status, action, channel,
+		reason, actor, at, request_id) VALUES ($1, 0, NULL, $2, $3, $4, 'issued', $5, $6, $7)`,
+		c.ID, c.Status, ActIssue, n.Channel, n.Actor, at, nullable(n.RequestID)); err != nil {
+		return Card{}, err
+	}
+	if _, err := s.audit().AppendTx(ctx, tx, audit.Entry{Actor: n.Actor, Channel: n.Channel, Action: "card.issue",
+		ObjectType: "card", ObjectID: c.ID, RequestID: n.RequestID,
+		Detail: map[string]string{"to": string(c.Status), "toCode": s.Config.Codes.Code(c.Status)}}); err != nil {
+		return Card{}, auditError(err)
+	}
+	s.decorate(&c)
+	return c, nil
+}
+
+// Get returns the card by id or number. An expired temporary loss is lapsed first, so a
+// reader never sees a loss that no longer holds.
+func (s *Service) Get(ctx context.Context, cardRef string) (Card, error) {
+	r, err := parseRef(cardRef)
+	if err != nil {
+		return Card{}, err
+	}
+	for range 2 {
+		var synced int64
+		c, err := s.scanCard(s.Pool.QueryRow(ctx, `SELECT `+cardColumns+`,
+				coalesce((SELECT max(a.blacklist_version) FROM bank_sync_acks a WHERE a.card_id = cards.card_id), 0)
+			FROM cards WHERE `+r.column+` = $1`, r.value), &synced)
+		if err != nil {
+			return Card{}, err
+		}
+		c.BankSyncedVersion = synced
+		if !s.due(c, s.now()) {
+			return c, nil
+		}
+		if _, err := s.lapseOne(ctx, c.ID, s.now()); err != nil {
+			return Card{}, err
+		}
+	}
+	return Card{}, errors.New("card: lapse did not settle")
+}
+
+func (s *Service) due(c Card, now time.Time) bool {
+	return c.Status == TemporaryLoss && c.TempLossExpiresAt != nil && !c.TempLossExpiresAt.After(now)
+}
+
+// Change carries out r in a transaction of its own.
+func (s *Service) Change(ctx context.Context, r Request) (Result, error) {
+	var res Result
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		var err error
+		res, err = s.ChangeTx(ctx, tx, r)
+		return err
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+// ChangeTx carries out r inside tx (READ COMMITTED): the card update, history row,
+// blacklist change, audit entry and CardStatusChanged event all commit or roll back with
+// tx. A temporary loss found expired is lapsed first (in tx), so the rules apply to the
+// status the card really has.
+func (s *Service) ChangeTx(ctx context.Context, tx pgx.Tx, r Request) (Result, error) {
+	if err := r.normalise(); err != nil {
+		return Result{}, err
+	}
+	cr, err := parseRef(r.Card)
+	if err != nil {
+		return Result{}, err
+	}
+	c, err := s.lock(ctx, tx, cr)
+	if err != nil {
+		return Result{}, err
+	}
+	at := s.now()
+	if s.due(c, at) {
+		if _, err := s.lapseLocked(ctx, tx, c, at); err != nil {
+			return Result{}, err
+		}
+		if c, err = s.lock(ctx, tx, ref{"card_id", c.ID}); err != nil {
+			return Result{}, err
+		}
+	}
+	to, err := Decide(c.Status, r.Action, r.Channel, r.IdentityVerified)
+	if err != nil {
+		var te *TransitionError
+		if errors.As(err, &te) {
+			te.CurrentCode = s.Config.Codes.Code(te.Current)
+		}
+		return Result{}, err
+	}
+	return s.apply(ctx, tx, c, to, change{action: r.Action, channel: r.Channel, eventChannel: eventChannel(r.Channel),
+		reason: r.Reason, actor: r.Actor, identity: r.IdentityVerified, requestID: r.RequestID, at: at, effective: at})
+}
+
+// change is what apply records.
+type change struct {
+	action       Action
+	channel      Channel
+	eventChannel events.Channel
+	reason       string
+	actor        string
+	identity     bool
+	requestID    string
+	at           time.Time // when it is recorded
+	effective    time.Time // when it took effect (a lapse: the expiry)
+}
+
+// apply moves locked card c to status to and records everything that goes with it.
+func (s *Service) apply(ctx context.Context, tx pgx.Tx, c Card, to Status, ch change) (Result, error) {
+	from := c.Status
+	var expires *time.Time
+	if to == TemporaryLoss {
+		e := LossExpiry(ch.effective, s.Config.TemporaryLossDays).UTC()
+		expires = &e
+	}
+	// The card row is ours already (locked); write it first, outside the critical section.
+	if err := tx.QueryRow(ctx, `UPDATE cards SET status = $2, status_since = $3, temp_loss_expires_at = $4,
+			version = version + 1, updated_at = $5
+		WHERE card_id = $1 RETURNING version`, c.ID, to, ch.effective, expires, ch.at).Scan(&c.Version); err != nil {
+		return Result{}, err
+	}
+	// The version counter's row lock is held until commit, so blacklist versions commit
+	// in order (see 004_cards.sql). Lock order everywhere: card row, counter row, audit
+	// chain. Everything from here to commit is serialised across all cards: keep it short.
+	var bl int64
+	if err := tx.QueryRow(ctx, `UPDATE blacklist_meta SET version = version + 1 RETURNING version`).Scan(&bl); err != nil {
+		return Result{}, err
+	}
+	codes := s.Config.Codes
+	ev, err := events.New(events.CardStatusChanged, Source, c.ID, events.CardStatusChangedData{
+		CardID: c.ID, From: codes.Code(from), To: codes.Code(to), Reason: ch.reason, Channel: ch.eventChannel,
+		ChangedAt: ch.effective, BlacklistVersion: bl,
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	// The writes that need the version go in one round trip.
+	op := "remove"
+	if to.Listed() {
+		op = "add"
+	}
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE cards SET blacklist_version = $2 WHERE card_id = $1`, c.ID, bl)
+	b.Queue(`INSERT INTO blacklist_changes (version, card_id, card_no, op, status, at)
+		VALUES ($1, $2, $3, $4, $5, $6)`, bl, c.ID, c.No, op, to, ch.at)
+	if to.Listed() {
+		b.Queue(`INSERT INTO blacklist_entries (card_no, card_id, status, version, since)
+			VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (card_no) DO UPDATE SET status = EXCLUDED.status, version = EXCLUDED.version`,
+			c.No, c.ID, to, bl, ch.effective)
+	} else {
+		b.Queue(`DELETE FROM blacklist_entries WHERE card_no = $1`, c.No)
+	}
+	b.Queue(`INSERT INTO card_status_history (card_id, seq, from_status, to_status, action, channel,
+			reason, actor, identity_verified, at, request_id, blacklist_version, event_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		c.ID, c.Version, from, to, ch.action, ch.channel, ch.reason, ch.actor, ch.identity, ch.at,
+		nullable(ch.requestID), bl, ev.ID())
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return Result{}, err
+	}
+	auditChannel := string(ch.channel)
+	if ch.channel == ChannelSystem {
+		auditChannel = "schedule"
+	}
+	if _, err := s.audit().AppendTx(ctx, tx, audit.Entry{Actor: ch.actor, Channel: auditChannel,
+		Action: "card." + string(ch.action), ObjectType: "card", ObjectID: c.ID, RequestID: ch.requestID,
+		Detail: map[string]string{
+			"from": string(from), "to": string(to), "fromCode": codes.Code(from), "toCode": codes.Code(to),
+			"reason": ch.reason, "identityVerified": strconv.FormatBool(ch.identity),
+			"blacklistVersion": strconv.FormatInt(bl, 10), "eventId": ev.ID(),
+		}}); err != nil {
+		return Result{}, auditError(err)
+	}
+	if err := outbox.Enqueue(ctx, tx, Producer, "", ev); err != nil {
+		return Result{}, err
+	}
+
+	c.Status, c.Since, c.TempLossExpiresAt, c.BlacklistVersion = to, ch.effective, expires, bl
+	s.decorate(&c)
+	return Result{Card: c, Action: ch.action, From: from, FromCode: codes.Code(from), Channel: ch.channel,
+		Reason: ch.reason, BlacklistVersion: bl, EventID: ev.ID()}, nil
+}
+
+// eventChannel maps our channel to the event catalog's. The catalog has no "phone" yet:
+// the 12333 hotline is a staffed bureau service, so it travels as "outlet" (our history
+// and audit keep "phone").
+func eventChannel(c Channel) events.Channel {
+	switch c {
+	case ChannelOnline:
+		return events.ChannelH5
+	case ChannelBank:
+		return events.ChannelBank
+	case ChannelKiosk:
+		return events.ChannelKiosk
+	default:
+		return events.ChannelOutlet
+	}
+}
+
+// Lapse returns every temporary loss that expired at or before now to normal, each in
+// a transaction of its own with the full bookkeeping (history, audit, blacklist removal,
+// event). A schedule calls it; reads lapse the cards they touch. It returns how many
+// cards it lapsed. Replicas may run it at the same time: each card is re-checked under
+// its row lock.
+func (s *Service) Lapse(ctx context.Context, now time.Time) (int, error) {
+	const batch = 200
+	n := 0
+	for {
+		rows, err := s.Pool.Query(ctx, `SELECT card_id FROM cards
+			WHERE status = 'temporary_loss' AND temp_loss_expires_at <= $1
+			ORDER BY temp_loss_expires_at, card_id LIMIT $2`, now, batch)
+		if err != nil {
+			return n, err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return n, err
+		}
+		for _, id := range ids {
+			ok, err := s.lapseOne(ctx, id, now)
+			if err != nil {
+				return n, err
+			}
+			if ok {
+				n++
+			}
+		}
+		if len(ids) < batch {
+			return n, nil
+		}
+	}
+}
+
+func (s *Service) lapseOne(ctx context.Context, id string, now time.Time) (bool, error) {
+	var done bool
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		c, err := s.lock(ctx, tx, ref{"card_id", id})
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		done, err = s.lapseLocked(ctx, tx, c, now)
+		return err
+	})
+	return done, err
+}
+
+// lapseLocked lapses locked card c if its temporary loss expired by now. The event
+// carries the channel the loss was reported on (the catalog has no "system" channel);
+// history and audit say "system".
+func (s *Service) lapseLocked(ctx context.Context, tx pgx.Tx, c Card, now time.Time) (bool, error) {
+	if !s.due(c, now) {
+		return false, nil
+	}
+	to, err := Decide(c.Status, ActLapse, ChannelSystem, false)
+	if err != nil {
+		return false, err
+	}
+	var reported Channel
+	if err := tx.QueryRow(ctx, `SELECT channel FROM card_status_history WHERE card_id = $1 ORDER BY seq DESC LIMIT 1`,
+		c.ID).Scan(&reported); err != nil {
+		return false, err
+	}
+	_, err = s.apply(ctx, tx, c, to, change{action: ActLapse, channel: ChannelSystem, eventChannel: eventChannel(reported),
+		reason: ReasonLapsed, actor: "system", at: s.now(), effective: *c.TempLossExpiresAt})
+	return err == nil, err
+}
+
+// HistoryEntry is one row of a card's history.
+type HistoryEntry struct {
+	Seq              int64     `json:"seq"`
+	From             Status    `json:"from,omitempty"`
+	To               Status    `json:"to"`
+	Action           Action    `json:"action"`
+	Channel          string    `json:"channel"`
+	Reason           string    `json:"reason"`
+	Actor            string    `json:"actor"`
+	IdentityVerified bool      `json:"identityVerified"`
+	At               time.Time `json:"at"`
+	BlacklistVersion int64     `json:"blacklistVersion,omitempty"`
+}
+
+// History returns the card's history, oldest first.
+func (s *Service) History(ctx context.Context, cardRef string) ([]HistoryEntry, error) {
+	r, err := parseRef(cardRef)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.Pool.Query(ctx, `SELECT h.seq, coalesce(h.from_status, ''), h.to_status, h.action, h.channel, h.reason,
+			h.actor, h.identity_verified, h.at, coalesce(h.blacklist_version, 0)
+		FROM card_status_history h JOIN cards c ON c.card_id = h.card_id
+		WHERE c.`+r.column+` = $1 ORDER BY h.seq`, r.value)
+	if err != nil {
+		return nil, err
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (HistoryEntry, error) {
+		var h HistoryEntry
+		err := row.Scan(&h.Seq, &h.From, &h.To, &h.Action, &h.Channel, &h.Reason, &h.Actor, &h.IdentityVerified, &h.At,
+			&h.BlacklistVersion)
+		h.At = h.At.UTC()
+		return h, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, ErrNotFound
+	}
+	return out, nil
+}
+
+// auditError: the only caller-supplied text in an audit entry is the operator id, so an
+// entry refused as PII-shaped is the caller's input error.
+func auditError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, audit.ErrLooksLikePII) {
+		return invalid("operator", "must not look like an ID or phone number")
+	}
+	return fmt.Errorf("card: audit: %w", err)
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
