@@ -12,13 +12,13 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sscard/platform/events"
 	"github.com/sscard/platform/shared/audit"
+	"github.com/sscard/platform/shared/card"
 	"github.com/sscard/platform/shared/identity"
 	"github.com/sscard/platform/shared/mask"
 	"github.com/sscard/platform/shared/outbox"
@@ -269,9 +269,8 @@ func openApplicationConflict(state Status) *problem.Problem {
 	return p
 }
 
-// checkOneCard refuses a person with an open application or a card in use. Cards are
-// read from the cards table (004, loss-report) when it exists; a cancelled card is not in
-// use. Without the table an activated application counts as a card in use.
+// checkOneCard refuses a person with an open application or a card in use (the card
+// register, migration 004; a cancelled card is not in use).
 func (s *Service) checkOneCard(ctx context.Context, tx pgx.Tx, personID string) error {
 	var open *string
 	err := tx.QueryRow(ctx, `SELECT status FROM applications WHERE person_id = $1 AND status NOT IN ('activated', 'withdrawn')
@@ -282,16 +281,8 @@ func (s *Service) checkOneCard(ctx context.Context, tx pgx.Tx, personID string) 
 	if open != nil {
 		return openApplicationConflict(Status(*open))
 	}
-	var hasCards bool
-	if err := tx.QueryRow(ctx, `SELECT to_regclass('cards') IS NOT NULL`).Scan(&hasCards); err != nil {
-		return err
-	}
 	var inUse bool
-	if hasCards {
-		err = tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM cards WHERE person_id = $1 AND status <> 'cancelled')`, personID).Scan(&inUse)
-	} else {
-		err = tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM applications WHERE person_id = $1 AND status = 'activated')`, personID).Scan(&inUse)
-	}
+	err = tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM cards WHERE person_id = $1 AND status <> 'cancelled')`, personID).Scan(&inUse)
 	if err != nil {
 		return err
 	}
@@ -496,25 +487,19 @@ func (s *Service) Activate(ctx context.Context, id string, actor Actor) (View, e
 	return s.Get(ctx, id, false)
 }
 
-// issueCard inserts the activated card into cards (004) when that table exists, with the
-// issue history row (seq 0) loss-report expects.
+// issueCard records the activated card in the card register (shared/card, migration
+// 004) in the activation's transaction: status normal, issue history, audit entry.
 func issueCard(ctx context.Context, tx pgx.Tx, a *row, actor Actor, at time.Time) error {
-	var hasCards bool
-	if err := tx.QueryRow(ctx, `SELECT to_regclass('cards') IS NOT NULL AND to_regclass('card_status_history') IS NOT NULL`).Scan(&hasCards); err != nil || !hasCards {
-		return err
-	}
 	if a.CardNo == nil {
 		return errors.New("activated application has no card number")
 	}
-	cardID := "card-" + uuid.NewString()
-	if _, err := tx.Exec(ctx, `INSERT INTO cards (card_id, card_no, person_id, status, status_since, created_at, updated_at)
-		VALUES ($1, $2, $3, 'normal', $4, $4, $4)`, cardID, *a.CardNo, a.PersonID, at); err != nil {
+	cards := &card.Service{Config: card.Config{Codes: card.DefaultCodes()}, Now: func() time.Time { return at }}
+	_, err := cards.CreateTx(ctx, tx, card.NewCard{CardNo: *a.CardNo, PersonID: a.PersonID, Actor: actor.ID,
+		Channel: actor.Channel, RequestID: actor.RequestID})
+	if err != nil {
 		return fmt.Errorf("issue card: %w", err)
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO card_status_history (card_id, seq, from_status, to_status, action, channel, reason,
-		actor, at, request_id) VALUES ($1, 0, NULL, 'normal', 'issue', $2, 'issued', $3, $4, $5)`,
-		cardID, actor.Channel, actor.ID, at, nullable(actor.RequestID))
-	return err
+	return nil
 }
 
 func validOpaqueID(s string) bool {
