@@ -51,3 +51,29 @@ func BenchmarkPoll(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkFloor is the floor of the same shape: a bare handler doing one Redis GET.
+func BenchmarkFloor(b *testing.B) {
+	env := testenv.Load(b)
+	rdb := redis.NewClient(&redis.Options{Addr: env.Vars["redis_addr"], Password: env.Secret(b, "redis-password"), PoolSize: 64})
+	defer rdb.Close()
+	rdb.Set(context.Background(), "bench:floor", `{"state":"waiting","interval":2}`, 0)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v, _ := rdb.Get(r.Context(), "bench:floor").Result()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, v)
+	}))
+	defer ts.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := client.Get(ts.URL + "/x")
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
+}

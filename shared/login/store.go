@@ -27,7 +27,6 @@ func NewSessions(rdb *redis.Client, cfg Config) *Sessions {
 func (s *Sessions) Config() Config { return s.cfg }
 
 func sessionKey(id string) string  { return "login:{" + id + "}" }
-func throttleKey(id string) string { return "login:{" + id + "}:poll" }
 func tokenKey(token string) string { return "login:token:" + token }
 
 // Create starts a session in state waiting.
@@ -140,47 +139,51 @@ redis.call('SET', KEYS[2], h[2], 'PX', tonumber(ARGV[1]))
 return {'confirmed', h[2], h[4] or '', h[5] or ''}
 `)
 
-// Poll answers one poll of session id. The common case — a page polling at the interval
-// while nobody has scanned yet — is one pipelined round trip of two plain commands: mark
-// this poll (SET NX with the interval as expiry) and read the session. Only a too-early
-// poll (slow_down) or the one poll after confirmation needs a second step.
+// pollScript marks a poll and reads the session in one round trip. The time of the last
+// accepted poll is a field of the session (Redis server time), so a poll creates no key
+// and no expiry — the cheapest shape measured (make bench). A poll earlier than the
+// interval after the last accepted one grows the interval (RFC 8628 slow_down) and
+// restarts the wait.
+//
+//	KEYS: session    ARGV: slow-down step ms
+var pollScript = redis.NewScript(`
+local h = redis.call('HMGET', KEYS[1], 'state', 'exp', 'interval', 'last')
+if not h[1] then return {} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval = tonumber(h[3])
+if h[4] and now - tonumber(h[4]) < interval then
+  interval = redis.call('HINCRBY', KEYS[1], 'interval', tonumber(ARGV[1]))
+  redis.call('HSET', KEYS[1], 'last', now)
+  return {0, h[1], h[2], interval}
+end
+redis.call('HSET', KEYS[1], 'last', now)
+return {1, h[1], h[2], interval}
+`)
+
+// Poll answers one poll of session id: one script call in the common case; the one poll
+// after confirmation takes a second step to hand out the token.
 func (s *Sessions) Poll(ctx context.Context, id string, now time.Time) (PollResult, error) {
 	if !ValidID(id) {
 		return PollResult{}, ErrUnknown
 	}
-	var mark *redis.BoolCmd
-	var read *redis.SliceCmd
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		mark = p.SetNX(ctx, throttleKey(id), 1, s.cfg.Interval)
-		read = p.HMGet(ctx, sessionKey(id), "state", "exp", "interval")
-		return nil
-	})
+	f, err := pollScript.Run(ctx, s.rdb, []string{sessionKey(id)}, s.cfg.SlowDownStep.Milliseconds()).Slice()
 	if err != nil {
 		return PollResult{}, err
 	}
-	f := read.Val()
-	state, _ := f[0].(string)
-	if state == "" {
+	if len(f) < 4 {
 		return PollResult{}, ErrUnknown
 	}
-	exp := atoi(f[1])
-	interval := time.Duration(atoi(f[2])) * time.Millisecond
-	r := PollResult{State: State(state), Interval: interval}
+	state, _ := f[1].(string)
+	exp := atoi(f[2])
+	interval, _ := f[3].(int64)
+	r := PollResult{State: State(state), Interval: time.Duration(interval) * time.Millisecond}
 	if !r.State.Terminal() && now.UnixMilli() >= exp {
 		r.State = Expired
 		return r, nil
 	}
-	if !mark.Val() {
-		// Too early: RFC 8628 slow_down — the interval grows for this and later polls,
-		// and this session may not poll again before the new interval has passed.
-		grown, err := s.rdb.HIncrBy(ctx, sessionKey(id), "interval", s.cfg.SlowDownStep.Milliseconds()).Result()
-		if err != nil {
-			return PollResult{}, err
-		}
-		r.Interval, r.SlowDown = time.Duration(grown)*time.Millisecond, true
-		if err := s.rdb.Set(ctx, throttleKey(id), 1, r.Interval).Err(); err != nil {
-			return PollResult{}, err
-		}
+	if accepted, _ := f[0].(int64); accepted == 0 {
+		r.SlowDown = true
 		return r, nil
 	}
 	if r.State != Confirmed {
