@@ -18,13 +18,9 @@ func open(d *platform.Deps) (*card.Service, *card.SimulatedBank, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	log := &audit.Log{}
-	if k, err := d.Secrets.Optional(audit.SecretSignKey); err != nil {
+	log, err := audit.FromSecrets(d.Secrets)
+	if err != nil {
 		return nil, nil, err
-	} else if k != "" {
-		if log.Signer, err = audit.LoadSigner(d.Secrets); err != nil {
-			return nil, nil, err
-		}
 	}
 	// card.LoadConfig accepts no other adapter: no real bank interface exists yet.
 	bank := &card.SimulatedBank{Pool: d.Postgres}

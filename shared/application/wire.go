@@ -78,13 +78,9 @@ func Open(d *platform.Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := &audit.Log{}
-	if k, err := d.Secrets.Optional(audit.SecretSignKey); err != nil {
+	log, err := audit.FromSecrets(d.Secrets)
+	if err != nil {
 		return nil, err
-	} else if k != "" {
-		if log.Signer, err = audit.LoadSigner(d.Secrets); err != nil {
-			return nil, err
-		}
 	}
 	return &Service{Pool: d.Postgres, People: person.NewStore(d.Postgres, kr), Sealer: kr, Audit: log,
 		Photos: S3Store{Client: d.S3, Bucket: PhotoBucket}, Factory: SimFactory{}, Unavailable: d.Unavailable}, nil

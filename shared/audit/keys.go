@@ -44,3 +44,19 @@ func LoadPublicKey(sec secrets.Reader) (*ecdsa.PublicKey, error) {
 	}
 	return &k.PublicKey, nil
 }
+
+// FromSecrets returns the Log of a function instance: it signs checkpoints when the
+// audit-sign-key secret is mounted, and appends without checkpoints when it is not.
+func FromSecrets(sec secrets.Reader) (*Log, error) {
+	l := &Log{}
+	k, err := sec.Optional(SecretSignKey)
+	if err != nil || k == "" {
+		return l, err
+	}
+	signer, err := LoadSigner(sec)
+	if err != nil {
+		return nil, err
+	}
+	l.Signer = signer
+	return l, nil
+}

@@ -93,15 +93,9 @@ func OpenPhoneChange(d *platform.Deps, sessions *Sessions) (*PhoneChange, error)
 	if err != nil {
 		return nil, err
 	}
-	log := &audit.Log{}
-	if k, err := d.Secrets.Optional(audit.SecretSignKey); err != nil {
+	log, err := audit.FromSecrets(d.Secrets)
+	if err != nil {
 		return nil, err
-	} else if k != "" {
-		signer, err := audit.LoadSigner(d.Secrets)
-		if err != nil {
-			return nil, err
-		}
-		log.Signer = signer
 	}
 	return &PhoneChange{Sessions: sessions, People: people, Pool: d.Postgres, Codes: LocalCodes{RDB: d.Redis}, Audit: log}, nil
 }
