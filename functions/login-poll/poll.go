@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,7 +67,7 @@ func poll(s *login.Sessions) runtime.HandlerFunc {
 			p := problem.New(http.StatusGone, "login-qr-ended", "二维码已失效", "this login QR can no longer be used; request a new one")
 			return handler.Response{}, p.With("state", string(r.State))
 		default:
-			return runtime.JSON(http.StatusOK, pollAnswer{State: string(r.State), Interval: secs})
+			return waitingAnswer(r.State, secs), nil
 		}
 	}
 }
@@ -99,4 +100,17 @@ func logout(s *login.Sessions) runtime.HandlerFunc {
 		}
 		return handler.Response{StatusCode: http.StatusNoContent}, nil
 	}
+}
+
+// waitingAnswer is the answer to nearly every poll, written without reflection: it is the
+// whole body of the hottest route (make bench).
+func waitingAnswer(state login.State, secs int) handler.Response {
+	b := make([]byte, 0, 40)
+	b = append(b, `{"state":"`...)
+	b = append(b, state...) // one of our state names: nothing to escape
+	b = append(b, `","interval":`...)
+	b = strconv.AppendInt(b, int64(secs), 10)
+	b = append(b, '}')
+	h := http.Header{"Content-Type": {"application/json"}}
+	return handler.Response{StatusCode: http.StatusOK, Body: b, Header: h}
 }

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -244,7 +243,7 @@ func (s *Server) write(w http.ResponseWriter, res handler.Response, err error, r
 	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(res.Body)))
 	w.WriteHeader(status)
-	_, _ = io.Copy(w, bytes.NewReader(res.Body))
+	_, _ = w.Write(res.Body)
 	return status
 }
 
