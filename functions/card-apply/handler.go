@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	handler "github.com/openfaas/templates-sdk/go-http"
 
@@ -39,7 +40,7 @@ func New(d *platform.Deps) (*runtime.Router, error) {
 	r.Post("/applications/{id}/activate", activate(svc))
 	r.Get("/progress", progress(svc))
 	r.Post("/production/advance", advance(svc))
-	r.NotBuilt("POST", "/batches", "employer batch application (xlsx)", "001 2.1")
+	r.Post("/batches", applyBatch(svc)) // employer batch (xlsx), 001 2.1
 	// The simulated producer lists every submitted application (申领名单).
 	r.OnEvent(events.ApplicationSubmitted, d.Postgres, svc.OnSubmitted)
 	return r, nil
@@ -194,5 +195,33 @@ func advance(svc *application.Service) runtime.HandlerFunc {
 			return handler.Response{}, err
 		}
 		return runtime.JSON(http.StatusOK, out)
+	}
+}
+
+// POST /batches (body: an xlsx workbook) → every valid row applied (channel employer); the
+// answer is the JSON summary with each failed row's reasons, or — when the caller accepts
+// xlsx — the result workbook of the failed rows with a reason column, to fix and upload
+// again.
+func applyBatch(svc *application.Service) runtime.HandlerFunc {
+	return func(req handler.Request) (handler.Response, error) {
+		if len(req.Body) == 0 {
+			return handler.Response{}, problem.Invalid("upload the xlsx workbook as the body", problem.Field("file", "empty body"))
+		}
+		res, err := svc.ApplyBatch(req.Context(), req.Body, actor(req, req.Header.Get(headerOperator), ""))
+		if err != nil {
+			return handler.Response{}, err
+		}
+		if strings.Contains(req.Header.Get("Accept"), application.XLSXType) {
+			h := http.Header{}
+			h.Set("Content-Type", application.XLSXType)
+			h.Set("Content-Disposition", `attachment; filename="`+res.BatchID+`-result.xlsx"`)
+			h.Set("X-Batch-Accepted", strconv.Itoa(res.Accepted))
+			h.Set("X-Batch-Failed", strconv.Itoa(res.Failed))
+			return handler.Response{StatusCode: http.StatusOK, Body: res.Result, Header: h}, nil
+		}
+		if res.Failures == nil {
+			res.Failures = []application.RowFailure{}
+		}
+		return runtime.JSON(http.StatusOK, res)
 	}
 }

@@ -57,6 +57,7 @@ type Service struct {
 	Sealer  person.Protector // seals the applicant's details (pii.Keyring)
 	Audit   *audit.Log
 	Photos  ObjectStore
+	Reports ObjectStore // result workbooks of employer batches (optional)
 	Factory Factory
 	Now     func() time.Time
 	// Unavailable turns a dependency failure into the 503 to send (platform.Deps.Unavailable).

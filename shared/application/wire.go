@@ -83,5 +83,5 @@ func Open(d *platform.Deps) (*Service, error) {
 		return nil, err
 	}
 	return &Service{Pool: d.Postgres, People: person.NewStore(d.Postgres, kr), Sealer: kr, Audit: log,
-		Photos: S3Store{Client: d.S3, Bucket: PhotoBucket}, Factory: SimFactory{}, Unavailable: d.Unavailable}, nil
+		Photos: S3Store{Client: d.S3, Bucket: PhotoBucket}, Reports: S3Store{Client: d.S3, Bucket: ReportBucket}, Factory: SimFactory{}, Unavailable: d.Unavailable}, nil
 }
