@@ -84,7 +84,8 @@ bench:
 	trap '$(TEST_PORTS) infra/scripts/services.sh down' EXIT; \
 	set -a; source $(TEST_STATE)/env; set +a; \
 	$(GO) test -run=NONE -bench=. -benchtime=1s ./shared/gm ./shared/callsign ./shared/pii && \
-	$(GO) run ./tests/bench/loginpoll -duration $(BENCH_DURATION)
+	$(GO) run ./tests/bench/loginpoll -duration $(BENCH_DURATION) && \
+	$(GO) run ./tests/bench/lifecycle -duration $(BENCH_DURATION)
 
 # Walks the audit chain of the make run database and reports the first broken link.
 audit-verify:

@@ -1,0 +1,311 @@
+// Command lifecycle measures the card lifecycle functions against their floors, in the
+// same run (issue: card-apply ≥ 0.7× the floor, loss-report p99 ≤ 50 ms):
+//
+//   - card-apply: an application with a 30 KB photo (POST /applications + PUT photo) at
+//     100 concurrent, against the floor of the same work done bare — one raw MinIO PUT of
+//     the photo and one Postgres INSERT behind a plain Go handler;
+//   - loss-report: temporary loss and unlock on distinct cards at 100 concurrent, p50/p99.
+//
+// Run through `make bench`, which starts the test services. Functions run as their own
+// processes with their stack.yml environment; only the service addresses are local.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sscard/platform/infra/stack"
+	"github.com/sscard/platform/shared/db"
+	"github.com/sscard/platform/shared/envconf"
+	"github.com/sscard/platform/shared/identity"
+	"github.com/sscard/platform/shared/secrets"
+)
+
+func main() {
+	workers := flag.Int("concurrency", 100, "concurrent clients")
+	d := flag.Duration("duration", 30*time.Second, "load duration per target")
+	flag.Parse()
+	if err := run(*workers, *d); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(workers int, d time.Duration) error {
+	ctx := context.Background()
+	env := envconf.New(os.Environ())
+	sec := secrets.Reader{Dir: env.String("secret_mount_path", "")}
+	pw, _ := sec.Optional("postgres-password")
+	dsn := env.String("postgres_dsn", "")
+	if _, err := db.Migrate(ctx, dsn, pw); err != nil {
+		return fmt.Errorf("migrate (run through make bench): %w", err)
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return err
+	}
+	cfg.ConnConfig.Password = pw
+	cfg.MaxConns = 16
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	ak, _ := sec.Read("s3-access-key")
+	sk, _ := sec.Read("s3-secret-key")
+	s3c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(env.String("s3_endpoint", "")), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(ak, sk, "")})
+	for _, b := range []string{"photos", "reports", "bench"} {
+		_, _ = s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)})
+	}
+	photo := makePhoto()
+	dir, err := os.MkdirTemp("", "bench-lifecycle-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	local := []string{"postgres_dsn=" + dsn, "redis_addr=" + env.String("redis_addr", ""),
+		"s3_endpoint=" + env.String("s3_endpoint", ""), "event_sink=", "local_card_issuing=true", "log_level=warn"}
+	apply, stopApply, err := startFunction(dir, "card-apply", local)
+	if err != nil {
+		return err
+	}
+	defer stopApply()
+	loss, stopLoss, err := startFunction(dir, "loss-report", local)
+	if err != nil {
+		return err
+	}
+	defer stopLoss()
+
+	// The floor: the same bytes and one row, with nothing of ours in between.
+	_, _ = pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS bench_floor (id bigserial PRIMARY KEY, object text, at timestamptz DEFAULT now())`)
+	floorAddr := freeAddr()
+	go func() {
+		_ = http.ListenAndServe(floorAddr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			key := fmt.Sprintf("floor/%d.jpg", mrand.Int64())
+			if _, err := s3c.PutObject(r.Context(), &s3.PutObjectInput{Bucket: aws.String("bench"), Key: aws.String(key),
+				Body: bytes.NewReader(photo), ContentType: aws.String("image/jpeg")}); err != nil {
+				http.Error(w, err.Error(), 503)
+				return
+			}
+			if _, err := pool.Exec(r.Context(), `INSERT INTO bench_floor (object) VALUES ($1)`, key); err != nil {
+				http.Error(w, err.Error(), 503)
+				return
+			}
+			w.WriteHeader(201)
+		}))
+	}()
+	time.Sleep(200 * time.Millisecond)
+
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: workers * 2}}
+	fmt.Printf("card lifecycle benchmark: %d concurrent, %s per target, 30 KB photo (%d bytes)\n", workers, d, len(photo))
+
+	floor := load(workers, d, func(int) error {
+		return expect(client.Post("http://"+floorAddr+"/", "image/jpeg", bytes.NewReader(photo)))(201)
+	})
+	applied := load(workers, d, func(int) error {
+		body, _ := json.Marshal(map[string]string{"idNumber": residentID(), "name": "张三", "phone": "13800138000", "channel": "h5"})
+		resp, err := client.Post(apply+"/applications", "application/json", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		var v struct {
+			ApplicationID string `json:"applicationId"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&v)
+		resp.Body.Close()
+		if resp.StatusCode != 201 {
+			return fmt.Errorf("apply: %d", resp.StatusCode)
+		}
+		req, _ := http.NewRequest(http.MethodPut, apply+"/applications/"+v.ApplicationID+"/photo", bytes.NewReader(photo))
+		req.Header.Set("Content-Type", "image/jpeg")
+		return expect(client.Do(req))(200)
+	})
+
+	// loss-report: each worker owns one card and alternates temporary loss and unlock.
+	cards := make([]string, workers)
+	for i := range cards {
+		no := fmt.Sprintf("B%08d", mrand.IntN(100_000_000))
+		body, _ := json.Marshal(map[string]string{"cardNo": no})
+		if err := expect(client.Post(loss+"/cards", "application/json", bytes.NewReader(body)))(201); err != nil {
+			return fmt.Errorf("create card: %w", err)
+		}
+		cards[i] = no
+	}
+	changes := load(workers, d, func(i int) error {
+		if err := expect(client.Post(loss+"/cards/"+cards[i]+"/loss", "application/json",
+			bytes.NewReader([]byte(`{"type":"temporary","channel":"online","reason":"lost"}`))))(200); err != nil {
+			return err
+		}
+		return expect(client.Post(loss+"/cards/"+cards[i]+"/unlock", "application/json",
+			bytes.NewReader([]byte(`{"channel":"online","reason":"found"}`))))(200)
+	})
+
+	fmt.Println()
+	fmt.Printf("%-44s %10s %10s %10s %8s\n", "target", "ops/s", "p50", "p99", "errors")
+	for _, r := range []struct {
+		name string
+		res  result
+	}{{"floor (MinIO PUT + Postgres INSERT)", floor}, {"card-apply (apply + 30 KB photo)", applied},
+		{"loss-report (temporary loss + unlock)", changes}} {
+		fmt.Printf("%-44s %10.1f %10s %10s %8d\n", r.name, r.res.rate, r.res.p50.Round(time.Millisecond), r.res.p99.Round(time.Millisecond), r.res.errors)
+	}
+	fmt.Printf("\ncard-apply/floor throughput ratio = %.2f (target ≥ 0.70)\n", applied.rate/floor.rate)
+	fmt.Printf("loss-report: one loss+unlock pair p50 %s, p99 %s (target for one change: p99 ≤ 50ms)\n", changes.p50.Round(time.Millisecond), changes.p99.Round(time.Millisecond))
+	return nil
+}
+
+type result struct {
+	rate     float64
+	p50, p99 time.Duration
+	errors   int
+}
+
+// load runs op from n workers (op gets the worker's index) for d and returns throughput
+// and latency percentiles.
+func load(n int, d time.Duration, op func(worker int) error) result {
+	var mu sync.Mutex
+	var lat []time.Duration
+	var errs int
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(d)
+	for w := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				t := time.Now()
+				err := op(w)
+				took := time.Since(t)
+				mu.Lock()
+				if err != nil {
+					errs++
+				} else {
+					lat = append(lat, took)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	r := result{rate: float64(len(lat)) / d.Seconds(), errors: errs}
+	if len(lat) > 0 {
+		r.p50, r.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
+	}
+	return r
+}
+
+func expect(resp *http.Response, err error) func(int) error {
+	return func(want int) error {
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != want {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	}
+}
+
+// makePhoto is a 358×441 portrait JPEG of about 30 KB.
+func makePhoto() []byte {
+	img := image.NewRGBA(image.Rect(0, 0, 358, 441))
+	for y := 0; y < 441; y++ {
+		for x := 0; x < 358; x++ {
+			img.Set(x, y, color.RGBA{uint8(x * 255 / 358), uint8(y * 255 / 441), uint8((x*y)>>6 ^ mrand.IntN(24)), 255})
+		}
+	}
+	for q := 90; q > 20; q -= 5 {
+		var buf bytes.Buffer
+		_ = jpeg.Encode(&buf, img, &jpeg.Options{Quality: q})
+		if buf.Len() <= 34<<10 {
+			return buf.Bytes()
+		}
+	}
+	var buf bytes.Buffer
+	_ = jpeg.Encode(&buf, img, &jpeg.Options{Quality: 20})
+	return buf.Bytes()
+}
+
+// residentID is a random valid resident ID (a new person every time).
+func residentID() string {
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	day := time.Date(1950, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, mrand.IntN(20000))
+	body := fmt.Sprintf("110105%s%03d", day.Format("20060102"), mrand.IntN(1000))
+	c, _ := identity.CheckChar(body)
+	return body + string(c)
+}
+
+func startFunction(dir, name string, local []string) (string, func(), error) {
+	bin := filepath.Join(dir, name)
+	if out, err := exec.Command("go", "build", "-o", bin, "./functions/"+name).CombinedOutput(); err != nil {
+		return "", nil, fmt.Errorf("build %s: %v\n%s", name, err, out)
+	}
+	b, err := os.ReadFile("stack.yml")
+	if err != nil {
+		return "", nil, err
+	}
+	f, err := stack.Parse(b, func(string) string { return "" })
+	if err != nil {
+		return "", nil, err
+	}
+	addr := freeAddr()
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(bin)
+	cmd.Env = os.Environ()
+	for k, v := range f.Functions[name].Environment {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Env = append(append(cmd.Env, local...), "function_host=127.0.0.1", "function_port="+port)
+	logf, _ := os.Create(filepath.Join(dir, name+".log"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); logf.Close() }
+	base := "http://" + addr
+	for i := 0; i < 200; i++ {
+		if resp, err := http.Get(base + "/_/health"); err == nil {
+			resp.Body.Close()
+			return base, stop, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	log, _ := os.ReadFile(filepath.Join(dir, name+".log"))
+	return "", nil, fmt.Errorf("%s did not start:\n%s", name, log)
+}
+
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
