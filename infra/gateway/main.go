@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -70,7 +71,7 @@ func main() {
 
 // Run starts everything and blocks until ctx ends; ready receives the listen address.
 func Run(ctx context.Context, o Options, environ []string, log *slog.Logger, ready chan<- string) error {
-	file, err := stack.Parse(mustRead(o.StackFile), lookup(environ, o.Listen))
+	stackYAML, err := os.ReadFile(filepath.Clean(o.StackFile))
 	if err != nil {
 		return fmt.Errorf("stack: %w", err)
 	}
@@ -93,9 +94,11 @@ func Run(ctx context.Context, o Options, environ []string, log *slog.Logger, rea
 	if err != nil {
 		return err
 	}
+	defer l.Close() // on early returns; Serve owns it afterwards
 	self := "http://" + l.Addr().String()
-	// Re-read the stack now that the real address is known (EVENT_SINK defaults to it).
-	if file, err = stack.Parse(mustRead(o.StackFile), lookup(environ, l.Addr().String())); err != nil {
+	// Parsed once the real address is known: EVENT_SINK defaults to this broker.
+	file, err := stack.Parse(stackYAML, lookup(environ, l.Addr().String()))
+	if err != nil {
 		return fmt.Errorf("stack: %w", err)
 	}
 
@@ -165,24 +168,6 @@ func migrate(ctx context.Context, dsn string, sec secrets.Reader) error {
 	return err
 }
 
-func mustRead(path string) []byte {
-	b, err := os.ReadFile(filepath.Clean(path))
-	if err != nil {
-		return nil // Parse reports the empty file
-	}
-	return b
-}
-
 func splitList(s string) []string {
-	var out []string
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i == len(s) || s[i] == ',' {
-			if i > start {
-				out = append(out, s[start:i])
-			}
-			start = i + 1
-		}
-	}
-	return out
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' })
 }

@@ -118,5 +118,3 @@ func sign(key *sm2.PrivateKey, msg []byte) (string, error) {
 	}
 	return base64.StdEncoding.EncodeToString(sig), nil
 }
-
-var randRead = rand.Read

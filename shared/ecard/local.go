@@ -2,6 +2,7 @@ package ecard
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -129,6 +130,6 @@ func ecardNumber(idNumber string) string {
 
 func randomNonce() string {
 	var b [12]byte
-	_, _ = randRead(b[:])
+	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }

@@ -83,20 +83,18 @@ func Param(req handler.Request, name string) string {
 
 // routeLabel is filled by the router with the matched pattern so metrics and logs use the
 // pattern, never the raw path (bounded cardinality, and paths may carry identifiers).
-// It is atomic because a handler abandoned at exec_timeout may still set it.
-type routeLabel struct{ name atomic.Pointer[string] }
+// The handler runs on the request's goroutine, so a plain field suffices.
+type routeLabel struct{ name string }
 
 func withRouteLabel(ctx context.Context) (context.Context, *routeLabel) {
-	l := &routeLabel{}
-	unmatched := "unmatched"
-	l.name.Store(&unmatched)
+	l := &routeLabel{name: "unmatched"}
 	return context.WithValue(ctx, routeKey, l), l
 }
 
-func (l *routeLabel) String() string { return *l.name.Load() }
+func (l *routeLabel) String() string { return l.name }
 
 func setRouteLabel(ctx context.Context, name string) {
 	if l, ok := ctx.Value(routeKey).(*routeLabel); ok {
-		l.name.Store(&name)
+		l.name = name
 	}
 }
