@@ -131,8 +131,9 @@ save ""
 include $STATE/redis/auth.conf
 CONF
 	redis-server "$STATE/redis/redis.conf" || die "redis did not start; see $STATE/redis.log"
-	for _ in $(seq 50); do REDISCLI_AUTH=$pw redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-	REDISCLI_AUTH=$pw redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 || die "redis not answering; see $STATE/redis.log"
+	# PONG, not just an answer: while Redis loads its append-only file it answers LOADING.
+	for _ in $(seq 600); do [ "$(REDISCLI_AUTH=$pw redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+	[ "$(REDISCLI_AUTH=$pw redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] || die "redis not answering; see $STATE/redis.log"
 	log "redis on 127.0.0.1:$REDIS_PORT (log $STATE/redis.log)"
 }
 

@@ -21,11 +21,8 @@ import (
 	"image/color"
 	"image/jpeg"
 	mrand "math/rand/v2"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"sync"
 	"time"
@@ -35,11 +32,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/sscard/platform/infra/stack"
 	"github.com/sscard/platform/shared/db"
 	"github.com/sscard/platform/shared/envconf"
 	"github.com/sscard/platform/shared/identity"
 	"github.com/sscard/platform/shared/secrets"
+	"github.com/sscard/platform/tests/bench/benchkit"
 )
 
 func main() {
@@ -88,20 +85,21 @@ func run(workers int, d time.Duration) error {
 
 	local := []string{"postgres_dsn=" + dsn, "redis_addr=" + env.String("redis_addr", ""),
 		"s3_endpoint=" + env.String("s3_endpoint", ""), "event_sink=", "local_card_issuing=true", "log_level=warn"}
-	apply, stopApply, err := startFunction(dir, "card-apply", local)
+	applyFn, err := benchkit.Start(dir, "card-apply", local...)
 	if err != nil {
 		return err
 	}
-	defer stopApply()
-	loss, stopLoss, err := startFunction(dir, "loss-report", local)
+	defer applyFn.Stop()
+	lossFn, err := benchkit.Start(dir, "loss-report", local...)
 	if err != nil {
 		return err
 	}
-	defer stopLoss()
+	defer lossFn.Stop()
+	apply, loss := applyFn.URL, lossFn.URL
 
 	// The floor: the same bytes and one row, with nothing of ours in between.
 	_, _ = pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS bench_floor (id bigserial PRIMARY KEY, object text, at timestamptz DEFAULT now())`)
-	floorAddr := freeAddr()
+	floorAddr := benchkit.FreeAddr()
 	go func() {
 		_ = http.ListenAndServe(floorAddr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			key := fmt.Sprintf("floor/%d.jpg", mrand.Int64())
@@ -259,53 +257,4 @@ func residentID() string {
 	body := fmt.Sprintf("110105%s%03d", day.Format("20060102"), mrand.IntN(1000))
 	c, _ := identity.CheckChar(body)
 	return body + string(c)
-}
-
-func startFunction(dir, name string, local []string) (string, func(), error) {
-	bin := filepath.Join(dir, name)
-	if out, err := exec.Command("go", "build", "-o", bin, "./functions/"+name).CombinedOutput(); err != nil {
-		return "", nil, fmt.Errorf("build %s: %v\n%s", name, err, out)
-	}
-	b, err := os.ReadFile("stack.yml")
-	if err != nil {
-		return "", nil, err
-	}
-	f, err := stack.Parse(b, func(string) string { return "" })
-	if err != nil {
-		return "", nil, err
-	}
-	addr := freeAddr()
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(bin)
-	cmd.Env = os.Environ()
-	for k, v := range f.Functions[name].Environment {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.Env = append(append(cmd.Env, local...), "function_host=127.0.0.1", "function_port="+port)
-	logf, _ := os.Create(filepath.Join(dir, name+".log"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return "", nil, err
-	}
-	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); logf.Close() }
-	base := "http://" + addr
-	for i := 0; i < 200; i++ {
-		if resp, err := http.Get(base + "/_/health"); err == nil {
-			resp.Body.Close()
-			return base, stop, nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	stop()
-	log, _ := os.ReadFile(filepath.Join(dir, name+".log"))
-	return "", nil, fmt.Errorf("%s did not start:\n%s", name, log)
-}
-
-func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }

@@ -14,7 +14,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,10 +26,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/sscard/platform/infra/stack"
 	"github.com/sscard/platform/shared/envconf"
 	"github.com/sscard/platform/shared/login"
 	"github.com/sscard/platform/shared/secrets"
+	"github.com/sscard/platform/tests/bench/benchkit"
 )
 
 func main() {
@@ -105,40 +104,27 @@ func run(env *envconf.Env, rdb *redis.Client, conns int, d time.Duration, n int)
 		return err
 	}
 
-	bin := filepath.Join(dir, "login-poll")
-	if out, err := exec.Command("go", "build", "-o", bin, "./functions/login-poll").CombinedOutput(); err != nil {
-		return fmt.Errorf("build: %v\n%s", err, out)
-	}
-	fnAddr, floorAddr := freeAddr(), freeAddr()
-	_, fnPort, _ := net.SplitHostPort(fnAddr)
-	fn := exec.Command(bin)
 	// login-poll runs with its stack.yml environment, as deployed; only the addresses of the
-	// test services and this machine's port are local.
-	deployed, err := stackEnv("login-poll")
+	// test services are local. Its request log goes to a file, as deployed.
+	fn, err := benchkit.Start(dir, "login-poll", "postgres_dsn="+env.String("postgres_dsn", ""),
+		"redis_addr="+env.String("redis_addr", ""), "login_qr_validity="+(d*2+5*time.Minute).String(),
+		"event_sink=") // nothing to relay here
 	if err != nil {
 		return err
 	}
-	fn.Env = append(append(os.Environ(), deployed...), "function_host=127.0.0.1", "function_port="+fnPort,
-		"postgres_dsn="+env.String("postgres_dsn", ""), "redis_addr="+env.String("redis_addr", ""),
-		"login_qr_validity="+(d*2+5*time.Minute).String(), "event_sink=") // nothing to relay here
-	fnLog, err := os.Create(filepath.Join(dir, "login-poll.log")) // its request log, as deployed
-	if err != nil {
-		return err
-	}
-	defer fnLog.Close()
-	fn.Stdout, fn.Stderr = fnLog, fnLog
+	defer fn.Stop()
+	floorAddr := benchkit.FreeAddr()
 	self, _ := os.Executable()
 	floor := exec.Command(self, "-floor", floorAddr)
 	floor.Env = os.Environ()
-	for _, c := range []*exec.Cmd{fn, floor} {
-		if err := c.Start(); err != nil {
-			return err
-		}
-		defer func(c *exec.Cmd) { _ = c.Process.Kill(); _ = c.Wait() }(c)
-	}
-	if err := waitUp("http://"+fnAddr+"/_/health", "http://"+floorAddr+"/"); err != nil {
+	if err := floor.Start(); err != nil {
 		return err
 	}
+	defer func() { _ = floor.Process.Kill(); _ = floor.Wait() }()
+	if err := benchkit.WaitUp("http://" + floorAddr + "/"); err != nil {
+		return err
+	}
+	fnAddr := strings.TrimPrefix(fn.URL, "http://")
 
 	fmt.Printf("login-poll benchmark: %d connections, %s per target, %d sessions, %d cores shared by wrk and the server\n",
 		conns, d, n, runtime.NumCPU())
@@ -234,50 +220,4 @@ func wrk(name, url, script string, conns int, d time.Duration) (result, error) {
 		r.non2x, _ = strconv.Atoi(m[1])
 	}
 	return r, nil
-}
-
-// stackEnv is a function's environment from stack.yml, with the file's defaults.
-func stackEnv(name string) ([]string, error) {
-	b, err := os.ReadFile("stack.yml")
-	if err != nil {
-		return nil, err
-	}
-	f, err := stack.Parse(b, func(string) string { return "" })
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for k, v := range f.Functions[name].Environment {
-		out = append(out, k+"="+v)
-	}
-	return out, nil
-}
-
-func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func waitUp(urls ...string) error {
-	deadline := time.Now().Add(20 * time.Second)
-	for _, u := range urls {
-		for {
-			resp, err := http.Get(u)
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					break
-				}
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("%s not up", u)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	return nil
 }
