@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 
-	"github.com/sscard/platform/shared/audit"
 	"github.com/sscard/platform/shared/card"
 	"github.com/sscard/platform/shared/platform"
 )
@@ -18,15 +17,11 @@ func open(d *platform.Deps) (*card.Service, *card.SimulatedBank, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	log, err := audit.FromSecrets(d.Secrets)
-	if err != nil {
-		return nil, nil, err
-	}
 	// card.LoadConfig accepts no other adapter: no real bank interface exists yet.
 	bank := &card.SimulatedBank{Pool: d.Postgres}
 	d.Log.Warn("bank sync uses the SIMULATED bank (development/test only)")
 	if cfg.LocalIssuing {
 		d.Log.Warn("local_card_issuing is on: POST /cards creates cards (card-apply will own issuance)")
 	}
-	return &card.Service{Pool: d.Postgres, Config: cfg, Audit: log, Bank: bank}, bank, nil
+	return &card.Service{Pool: d.Postgres, Config: cfg, Audit: d.Audit, Bank: bank}, bank, nil
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/sscard/platform/shared/audit"
 	"github.com/sscard/platform/shared/person"
 	"github.com/sscard/platform/shared/pii"
 	"github.com/sscard/platform/shared/platform"
@@ -78,10 +77,6 @@ func Open(d *platform.Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	log, err := audit.FromSecrets(d.Secrets)
-	if err != nil {
-		return nil, err
-	}
-	return &Service{Pool: d.Postgres, People: person.NewStore(d.Postgres, kr), Sealer: kr, Audit: log,
+	return &Service{Pool: d.Postgres, People: person.NewStore(d.Postgres, kr), Sealer: kr, Audit: d.Audit,
 		Photos: S3Store{Client: d.S3, Bucket: PhotoBucket}, Reports: S3Store{Client: d.S3, Bucket: ReportBucket}, Factory: SimFactory{}, Unavailable: d.Unavailable}, nil
 }

@@ -45,7 +45,8 @@ const (
 
 // Entry is one audit record.
 type Entry struct {
-	Seq        int64
+	Seq        int64 // insertion id (a gap is a rolled-back transaction)
+	Pos        int64 // chain position, set when sealed (0: not yet)
 	At         time.Time
 	Actor      string // operator id, app id, kiosk id, "system"
 	Channel    string // h5, outlet, kiosk, bank, admin, schedule, event
@@ -126,17 +127,19 @@ func (e *Entry) validate() error {
 	return nil
 }
 
-// lockKey is the advisory lock that serialises appends ("sscard.audit_log").
+// lockKey is the advisory lock one sealer holds while it links entries ("sscard.audit_log").
 const lockKey int64 = 0x5353434152444155
 
-// Log appends entries and makes checkpoints.
+// Log appends entries and seals them into the chain.
 type Log struct {
 	// Signer signs checkpoints (audit-sign-key); without it no automatic checkpoints.
 	Signer crypto.Signer
-	// CheckpointEvery: a checkpoint is written in the same transaction when this many
-	// entries have been appended since the last one (default 1000; negative: never).
+	// CheckpointEvery: the sealer writes a checkpoint when this many entries have been
+	// sealed since the last one (default 1000; negative: never).
 	CheckpointEvery int64
 	Now             func() time.Time
+
+	wake wakeup // appends in this process wake its sealer (seal.go)
 }
 
 // Beginner starts transactions (a *pgxpool.Pool).
@@ -144,7 +147,8 @@ type Beginner interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
-// Append writes e in a transaction of its own and returns it with seq, time and hashes.
+// Append writes e in a transaction of its own and seals it, returning it with seq, time,
+// chain position and hashes.
 func (l *Log) Append(ctx context.Context, db Beginner, e Entry) (Entry, error) {
 	tx, err := db.Begin(ctx)
 	if err != nil {
@@ -155,39 +159,25 @@ func (l *Log) Append(ctx context.Context, db Beginner, e Entry) (Entry, error) {
 	if err != nil {
 		return Entry{}, err
 	}
-	return out, tx.Commit(ctx)
+	if err := tx.Commit(ctx); err != nil {
+		return Entry{}, err
+	}
+	if _, err := l.Seal(ctx, db); err != nil {
+		return Entry{}, err
+	}
+	sealed, err := l.entry(ctx, db, out.Seq)
+	if err != nil {
+		return Entry{}, err
+	}
+	return sealed, nil
 }
 
-// AppendTx writes e inside tx, so the entry commits with the change it records. The
-// chain lock is held until tx ends: keep such transactions short.
+// AppendTx writes e inside tx, so the entry commits (or rolls back) with the change it
+// records. It takes no lock: the entry is unsealed until a sealer links it into the chain
+// after commit (RunSealer in every function instance, woken by this append). The returned
+// entry has its seq and time but no position or hashes yet.
 func (l *Log) AppendTx(ctx context.Context, tx pgx.Tx, e Entry) (Entry, error) {
 	if err := e.validate(); err != nil {
-		return Entry{}, err
-	}
-	// Under REPEATABLE READ the tail read below could come from a snapshot older than
-	// the lock and fork the chain.
-	var iso string
-	if err := tx.QueryRow(ctx, `SELECT current_setting('transaction_isolation')`).Scan(&iso); err != nil {
-		return Entry{}, err
-	}
-	if iso != "read committed" {
-		return Entry{}, errors.New("audit: append needs a READ COMMITTED transaction")
-	}
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey); err != nil {
-		return Entry{}, err
-	}
-	prev := genesis
-	var tailSeq int64
-	err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&tailSeq, &prev)
-	if errors.Is(err, pgx.ErrNoRows) {
-		prev = genesis
-	} else if err != nil {
-		return Entry{}, err
-	}
-	if len(prev) != gm.SM3Size {
-		return Entry{}, errors.New("audit: the newest entry has no hash; run audit-verify")
-	}
-	if err := tx.QueryRow(ctx, `SELECT nextval(pg_get_serial_sequence('audit_log', 'seq'))`).Scan(&e.Seq); err != nil {
 		return Entry{}, err
 	}
 	now := time.Now
@@ -198,39 +188,23 @@ func (l *Log) AppendTx(ctx context.Context, tx pgx.Tx, e Entry) (Entry, error) {
 	if e.Detail == nil {
 		e.Detail = map[string]string{}
 	}
-	e.PrevHash = prev
-	e.Hash = chainHash(prev, &e)
 	var rid *string
 	if e.RequestID != "" {
 		rid = &e.RequestID
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO audit_log
-		(seq, at, actor, channel, action, object_type, object_id, request_id, detail, prev_hash, hash)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		e.Seq, e.At, e.Actor, e.Channel, e.Action, e.ObjectType, e.ObjectID, rid, e.Detail, e.PrevHash, e.Hash); err != nil {
+	if err := tx.QueryRow(ctx, `INSERT INTO audit_log
+		(at, actor, channel, action, object_type, object_id, request_id, detail)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq`,
+		e.At, e.Actor, e.Channel, e.Action, e.ObjectType, e.ObjectID, rid, e.Detail).Scan(&e.Seq); err != nil {
 		return Entry{}, err
 	}
-	every := l.CheckpointEvery
-	if every == 0 {
-		every = 1000
-	}
-	if l.Signer != nil && every > 0 {
-		var last int64
-		if err := tx.QueryRow(ctx, `SELECT coalesce(max(seq), 0) FROM audit_checkpoints`).Scan(&last); err != nil {
-			return Entry{}, err
-		}
-		if e.Seq-last >= every {
-			if _, err := l.writeCheckpoint(ctx, tx, e.Seq, e.Hash, e.At); err != nil {
-				return Entry{}, err
-			}
-		}
-	}
+	l.wake.appended()
 	return e, nil
 }
 
-// Checkpoint is a signed statement of the chain's hash at entry Seq.
+// Checkpoint is a signed statement of the chain's hash at chain position Pos.
 type Checkpoint struct {
-	Seq       int64
+	Pos       int64
 	Hash      []byte
 	At        time.Time
 	KeyID     string
@@ -238,34 +212,38 @@ type Checkpoint struct {
 }
 
 func (c *Checkpoint) message() []byte {
-	return fmt.Appendf(nil, "sscard-audit-checkpoint/v1\n%d\n%x\n%d\n%s\n", c.Seq, c.Hash, c.At.UnixMicro(), c.KeyID)
+	return fmt.Appendf(nil, "sscard-audit-checkpoint/v1\n%d\n%x\n%d\n%s\n", c.Pos, c.Hash, c.At.UnixMicro(), c.KeyID)
 }
 
 type execQuerier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
-func (l *Log) writeCheckpoint(ctx context.Context, db execQuerier, seq int64, hash []byte, at time.Time) (*Checkpoint, error) {
+func (l *Log) writeCheckpoint(ctx context.Context, db execQuerier, pos int64, hash []byte, at time.Time) (*Checkpoint, error) {
 	pub, ok := l.Signer.Public().(*ecdsa.PublicKey)
 	if !ok {
 		return nil, errors.New("audit: signer is not an SM2 key")
 	}
-	c := &Checkpoint{Seq: seq, Hash: hash, At: at, KeyID: gm.KeyID(pub)}
+	c := &Checkpoint{Pos: pos, Hash: hash, At: at, KeyID: gm.KeyID(pub)}
 	sig, err := gm.Sign(l.Signer, c.message())
 	if err != nil {
 		return nil, err
 	}
 	c.Signature = sig
 	_, err = db.Exec(ctx, `INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (seq) DO NOTHING`, c.Seq, c.Hash, c.At, c.KeyID, c.Signature)
+		ON CONFLICT (seq) DO NOTHING`, c.Pos, c.Hash, c.At, c.KeyID, c.Signature)
 	return c, err
 }
 
-// Checkpoint signs the newest entry now (a scheduled job calls it; appends also do every
-// CheckpointEvery entries). It returns nil when the log is empty.
+// Checkpoint seals what is pending and signs the newest sealed entry now (a scheduled job
+// or audit-verify -checkpoint calls it; the sealer also does every CheckpointEvery
+// entries). It returns nil when the log is empty.
 func (l *Log) Checkpoint(ctx context.Context, db Beginner) (*Checkpoint, error) {
 	if l.Signer == nil {
 		return nil, errors.New("audit: no signing key")
+	}
+	if _, err := l.Seal(ctx, db); err != nil {
+		return nil, err
 	}
 	tx, err := db.Begin(ctx)
 	if err != nil {
@@ -275,50 +253,59 @@ func (l *Log) Checkpoint(ctx context.Context, db Beginner) (*Checkpoint, error) 
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey); err != nil {
 		return nil, err
 	}
-	var seq int64
+	var pos int64
 	var hash []byte
 	var at time.Time
-	err = tx.QueryRow(ctx, `SELECT seq, hash, at FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash, &at)
+	err = tx.QueryRow(ctx, `SELECT pos, hash, at FROM audit_log WHERE pos IS NOT NULL ORDER BY pos DESC LIMIT 1`).Scan(&pos, &hash, &at)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	c, err := l.writeCheckpoint(ctx, tx, seq, hash, at.UTC())
+	c, err := l.writeCheckpoint(ctx, tx, pos, hash, at.UTC())
 	if err != nil {
 		return nil, err
 	}
 	return c, tx.Commit(ctx)
 }
 
-// Break is the first broken link Verify found.
+// Break is the first broken link Verify found: the entry at chain position Pos (seq Seq;
+// 0 when the position names no entry).
 type Break struct {
+	Pos    int64
 	Seq    int64
 	Reason string
 }
 
 func (b *Break) Error() string {
-	return fmt.Sprintf("audit chain broken at seq %d: %s", b.Seq, b.Reason)
+	return fmt.Sprintf("audit chain broken at position %d (seq %d): %s", b.Pos, b.Seq, b.Reason)
 }
 
 // Report is the result of Verify.
 type Report struct {
-	Entries     int64
+	Entries     int64 // sealed entries walked
 	Checkpoints int
+	LastPos     int64
 	LastSeq     int64
 	LastHash    []byte
-	Broken      *Break // nil when the chain is intact
+	// Pending entries are committed but not sealed yet (normally for well under a second;
+	// OldestPending tells how long the oldest has waited). They are not part of the chain
+	// until sealed, so Verify does not judge them.
+	Pending       int64
+	OldestPending time.Time
+	Broken        *Break // nil when the chain is intact
 }
 
 // Querier runs queries (a pool, a connection or a transaction).
 type Querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// Verify walks the whole chain in seq order and checks every link, every entry hash and
-// every checkpoint (signature by one of keys, and hash at its seq). It stops at the first
-// broken link. An error is returned only when the database cannot be read.
+// Verify walks the whole chain in position order and checks every link, every entry hash
+// and every checkpoint (signature by one of keys, and hash at its position). It stops at
+// the first broken link. An error is returned only when the database cannot be read.
 func Verify(ctx context.Context, db Querier, keys ...*ecdsa.PublicKey) (*Report, error) {
 	cps, err := loadCheckpoints(ctx, db)
 	if err != nil {
@@ -329,24 +316,31 @@ func Verify(ctx context.Context, db Querier, keys ...*ecdsa.PublicKey) (*Report,
 		byID[gm.KeyID(k)] = k
 	}
 	r := &Report{Checkpoints: len(cps)}
-	// The first problem by seq wins, whether it is an entry or a checkpoint signature.
+	var oldest *time.Time
+	if err := db.QueryRow(ctx, `SELECT count(*), min(at) FROM audit_log WHERE pos IS NULL`).Scan(&r.Pending, &oldest); err != nil {
+		return nil, err
+	}
+	if oldest != nil {
+		r.OldestPending = oldest.UTC()
+	}
+	// The first problem by position wins, whether it is an entry or a checkpoint signature.
 	badSig := map[int64]string{}
 	for _, c := range cps {
 		pub := byID[c.KeyID]
 		switch {
 		case pub == nil:
-			badSig[c.Seq] = "checkpoint signed by an unknown key " + c.KeyID
+			badSig[c.Pos] = "checkpoint signed by an unknown key " + c.KeyID
 		case !gm.Verify(pub, c.message(), c.Signature):
-			badSig[c.Seq] = "checkpoint signature does not verify"
+			badSig[c.Pos] = "checkpoint signature does not verify"
 		}
 	}
-	bySeq := map[int64]*Checkpoint{}
+	byPos := map[int64]*Checkpoint{}
 	for i := range cps {
-		bySeq[cps[i].Seq] = &cps[i]
+		byPos[cps[i].Pos] = &cps[i]
 	}
 
-	rows, err := db.Query(ctx, `SELECT seq, at, actor, channel, action, object_type, object_id, coalesce(request_id, ''),
-		detail, prev_hash, hash FROM audit_log ORDER BY seq`)
+	rows, err := db.Query(ctx, `SELECT pos, seq, at, actor, channel, action, object_type, object_id, coalesce(request_id, ''),
+		detail, prev_hash, hash FROM audit_log WHERE pos IS NOT NULL ORDER BY pos`)
 	if err != nil {
 		return nil, err
 	}
@@ -355,32 +349,32 @@ func Verify(ctx context.Context, db Querier, keys ...*ecdsa.PublicKey) (*Report,
 	seen := map[int64]bool{}
 	for rows.Next() {
 		var e Entry
-		if err := rows.Scan(&e.Seq, &e.At, &e.Actor, &e.Channel, &e.Action, &e.ObjectType, &e.ObjectID, &e.RequestID,
+		if err := rows.Scan(&e.Pos, &e.Seq, &e.At, &e.Actor, &e.Channel, &e.Action, &e.ObjectType, &e.ObjectID, &e.RequestID,
 			&e.Detail, &e.PrevHash, &e.Hash); err != nil {
 			return nil, err
 		}
 		r.Entries++
-		r.LastSeq = e.Seq
+		r.LastPos, r.LastSeq = e.Pos, e.Seq
 		fail := func(reason string) (*Report, error) {
-			r.Broken = &Break{Seq: e.Seq, Reason: reason}
+			r.Broken = &Break{Pos: e.Pos, Seq: e.Seq, Reason: reason}
 			return r, nil
 		}
 		switch {
 		case len(e.Hash) != gm.SM3Size:
-			return fail("entry has no hash (written outside the chain)")
+			return fail("entry has no valid hash (written outside the chain)")
 		case !bytes.Equal(e.PrevHash, prev):
 			return fail("entry does not link to the entry before it: an entry was deleted, inserted or moved")
 		case !bytes.Equal(chainHash(prev, &e), e.Hash):
 			return fail("entry content does not match its hash: the entry was edited")
 		}
-		if c, ok := bySeq[e.Seq]; ok {
-			if reason, bad := badSig[e.Seq]; bad {
+		if c, ok := byPos[e.Pos]; ok {
+			if reason, bad := badSig[e.Pos]; bad {
 				return fail(reason)
 			}
 			if !bytes.Equal(c.Hash, e.Hash) {
 				return fail("the chain does not match the signed checkpoint: entries up to here were rewritten")
 			}
-			seen[e.Seq] = true
+			seen[e.Pos] = true
 		}
 		prev = e.Hash
 		r.LastHash = e.Hash
@@ -389,8 +383,8 @@ func Verify(ctx context.Context, db Querier, keys ...*ecdsa.PublicKey) (*Report,
 		return nil, err
 	}
 	for _, c := range cps {
-		if !seen[c.Seq] {
-			r.Broken = &Break{Seq: c.Seq, Reason: "a signed checkpoint names an entry that is missing: entries were deleted"}
+		if !seen[c.Pos] {
+			r.Broken = &Break{Pos: c.Pos, Reason: "a signed checkpoint names an entry that is missing: entries were deleted"}
 			return r, nil
 		}
 	}
@@ -406,7 +400,7 @@ func loadCheckpoints(ctx context.Context, db Querier) ([]Checkpoint, error) {
 	var out []Checkpoint
 	for rows.Next() {
 		var c Checkpoint
-		if err := rows.Scan(&c.Seq, &c.Hash, &c.At, &c.KeyID, &c.Signature); err != nil {
+		if err := rows.Scan(&c.Pos, &c.Hash, &c.At, &c.KeyID, &c.Signature); err != nil {
 			return nil, err
 		}
 		out = append(out, c)

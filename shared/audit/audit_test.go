@@ -90,10 +90,10 @@ func TestEntriesRefusePIIShapes(t *testing.T) {
 }
 
 func TestCheckpointMessageCoversEverything(t *testing.T) {
-	c := Checkpoint{Seq: 5, Hash: bytes.Repeat([]byte{1}, 32), At: time.UnixMicro(1), KeyID: "abcd"}
+	c := Checkpoint{Pos: 5, Hash: bytes.Repeat([]byte{1}, 32), At: time.UnixMicro(1), KeyID: "abcd"}
 	m := c.message()
 	for _, mod := range []func(*Checkpoint){
-		func(c *Checkpoint) { c.Seq = 6 },
+		func(c *Checkpoint) { c.Pos = 6 },
 		func(c *Checkpoint) { c.Hash = bytes.Repeat([]byte{2}, 32) },
 		func(c *Checkpoint) { c.At = time.UnixMicro(2) },
 		func(c *Checkpoint) { c.KeyID = "abce" },

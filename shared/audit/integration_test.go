@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/jackc/pgx/v5"
@@ -90,17 +91,12 @@ func TestIntegration_ChainConcurrentAndIntact(t *testing.T) {
 	if _, err := (&Log{}).Append(ctx, pool, entry(100)); err != nil {
 		t.Fatal(err)
 	}
-	if r := verify(t, pool, key); r.Broken != nil || r.Entries != 61 || r.LastSeq != 62 {
+	if r := verify(t, pool, key); r.Broken != nil || r.Entries != 61 || r.LastSeq != 62 || r.LastPos != 61 || r.Pending != 0 {
 		t.Fatalf("after a rolled-back append: %+v %v", r, r.Broken)
 	}
-	// A REPEATABLE READ transaction is refused (its snapshot could fork the chain).
-	rr, _ := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
-	if _, err := (&Log{}).AppendTx(ctx, rr, entry(1)); err == nil {
-		t.Fatal("append under REPEATABLE READ accepted")
-	}
-	_ = rr.Rollback(ctx)
-	// The triggers refuse changes.
+	// The triggers refuse changes, sealing a sealed entry again included.
 	for _, s := range []string{`UPDATE audit_log SET action = 'x' WHERE seq = 1`, `DELETE FROM audit_log WHERE seq = 1`,
+		`UPDATE audit_log SET hash = prev_hash WHERE pos = 3`, `UPDATE audit_log SET pos = 1000 WHERE pos = 3`,
 		`TRUNCATE audit_log`, `UPDATE audit_checkpoints SET seq = 11 WHERE seq = 10`, `TRUNCATE audit_checkpoints`} {
 		if _, err := pool.Exec(ctx, s); err == nil || !strings.Contains(err.Error(), "append-only") {
 			t.Errorf("%s: %v", s, err)
@@ -122,14 +118,15 @@ func TestIntegration_VerifyFindsTampering(t *testing.T) {
 		seq     int64
 		because string
 	}{
-		{"edited entry", []string{`UPDATE audit_log SET action = 'card.unlock' WHERE seq = 5`}, 5, "edited"},
-		{"edited detail", []string{`UPDATE audit_log SET detail = '{"to": "formal-loss"}' WHERE seq = 7`}, 7, "edited"},
-		{"deleted entry", []string{`DELETE FROM audit_log WHERE seq = 5`}, 6, "deleted"},
-		{"reordered entries", []string{`UPDATE audit_log SET seq = -5 WHERE seq = 5`, `UPDATE audit_log SET seq = 5 WHERE seq = 6`,
-			`UPDATE audit_log SET seq = 6 WHERE seq = -5`}, 5, "moved"},
-		{"inserted entry", []string{`INSERT INTO audit_log (seq, actor, channel, action, object_type, object_id, prev_hash, hash)
-			SELECT 1000, 'op-9', 'admin', 'card.unlock', 'card', 'card-9999', hash, hash FROM audit_log WHERE seq = 20`}, 1000, "inserted"},
-		{"deleted tail", []string{`DELETE FROM audit_log WHERE seq > 25`}, 30, "missing"},
+		{"edited entry", []string{`UPDATE audit_log SET action = 'card.unlock' WHERE pos = 5`}, 5, "edited"},
+		{"edited detail", []string{`UPDATE audit_log SET detail = '{"to": "formal-loss"}' WHERE pos = 7`}, 7, "edited"},
+		{"edited seq", []string{`UPDATE audit_log SET seq = 1000 WHERE pos = 8`}, 8, "edited"},
+		{"deleted entry", []string{`DELETE FROM audit_log WHERE pos = 5`}, 6, "deleted"},
+		{"reordered entries", []string{`UPDATE audit_log SET pos = -5 WHERE pos = 5`, `UPDATE audit_log SET pos = 5 WHERE pos = 6`,
+			`UPDATE audit_log SET pos = 6 WHERE pos = -5`}, 5, "moved"},
+		{"inserted entry", []string{`INSERT INTO audit_log (seq, pos, actor, channel, action, object_type, object_id, prev_hash, hash)
+			SELECT 1000, 1000, 'op-9', 'admin', 'card.unlock', 'card', 'card-9999', hash, hash FROM audit_log WHERE pos = 20`}, 1000, "inserted"},
+		{"deleted tail", []string{`DELETE FROM audit_log WHERE pos > 25`}, 30, "missing"},
 		{"bad checkpoint signature", []string{`UPDATE audit_checkpoints SET signature = set_byte(signature, 10, get_byte(signature, 10) # 1) WHERE seq = 20`}, 20, "signature"},
 	}
 	for _, tc := range cases {
@@ -137,7 +134,7 @@ func TestIntegration_VerifyFindsTampering(t *testing.T) {
 			pool, key := chain(t, 30)
 			tamper(t, pool, tc.sql...)
 			r := verify(t, pool, key)
-			if r.Broken == nil || r.Broken.Seq != tc.seq || !strings.Contains(r.Broken.Reason, tc.because) {
+			if r.Broken == nil || r.Broken.Pos != tc.seq || !strings.Contains(r.Broken.Reason, tc.because) {
 				t.Fatalf("want break at %d (%s), got %+v", tc.seq, tc.because, r.Broken)
 			}
 		})
@@ -147,13 +144,13 @@ func TestIntegration_VerifyFindsTampering(t *testing.T) {
 	t.Run("edited and rehashed", func(t *testing.T) {
 		ctx := context.Background()
 		pool, key := chain(t, 30)
-		tamper(t, pool, `UPDATE audit_log SET action = 'card.unlock' WHERE seq = 13`)
-		rows, _ := pool.Query(ctx, `SELECT seq, at, actor, channel, action, object_type, object_id, coalesce(request_id, ''), detail
-			FROM audit_log ORDER BY seq`)
+		tamper(t, pool, `UPDATE audit_log SET action = 'card.unlock' WHERE pos = 13`)
+		rows, _ := pool.Query(ctx, `SELECT pos, seq, at, actor, channel, action, object_type, object_id, coalesce(request_id, ''), detail
+			FROM audit_log ORDER BY pos`)
 		var es []Entry
 		for rows.Next() {
 			var e Entry
-			_ = rows.Scan(&e.Seq, &e.At, &e.Actor, &e.Channel, &e.Action, &e.ObjectType, &e.ObjectID, &e.RequestID, &e.Detail)
+			_ = rows.Scan(&e.Pos, &e.Seq, &e.At, &e.Actor, &e.Channel, &e.Action, &e.ObjectType, &e.ObjectID, &e.RequestID, &e.Detail)
 			es = append(es, e)
 		}
 		rows.Close()
@@ -161,20 +158,93 @@ func TestIntegration_VerifyFindsTampering(t *testing.T) {
 		var fix []string
 		for _, e := range es {
 			h := chainHash(prev, &e)
-			fix = append(fix, fmt.Sprintf(`UPDATE audit_log SET prev_hash = '\x%x', hash = '\x%x' WHERE seq = %d`, prev, h, e.Seq))
+			fix = append(fix, fmt.Sprintf(`UPDATE audit_log SET prev_hash = '\x%x', hash = '\x%x' WHERE pos = %d`, prev, h, e.Pos))
 			prev = h
 		}
 		tamper(t, pool, fix...)
 		r := verify(t, pool, key)
-		if r.Broken == nil || r.Broken.Seq != 20 || !strings.Contains(r.Broken.Reason, "checkpoint") {
+		if r.Broken == nil || r.Broken.Pos != 20 || !strings.Contains(r.Broken.Reason, "checkpoint") {
 			t.Fatalf("want the checkpoint at 20 to catch the rewrite, got %+v", r.Broken)
 		}
 	})
 	t.Run("verified with the wrong key", func(t *testing.T) {
 		pool, _ := chain(t, 12)
 		r, err := Verify(context.Background(), pool, &other.PublicKey)
-		if err != nil || r.Broken == nil || r.Broken.Seq != 10 || !strings.Contains(r.Broken.Reason, "unknown key") {
+		if err != nil || r.Broken == nil || r.Broken.Pos != 10 || !strings.Contains(r.Broken.Reason, "unknown key") {
 			t.Fatalf("%+v %v", r.Broken, err)
 		}
 	})
+}
+
+// Writers in open transactions never wait for each other; they commit in another order
+// than they inserted, one rolls back, and the sealer (woken by the appends) links exactly
+// the committed entries into one intact chain, with checkpoints.
+func TestIntegration_GroupCommitSealing(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	env := testenv.Load(t)
+	pool := env.Pool(t, env.NewDatabase(t))
+	key, _ := gm.GenerateKey()
+	log := &Log{Signer: key, CheckpointEvery: 7}
+	sealerDone := make(chan struct{})
+	go func() { defer close(sealerDone); log.RunSealer(ctx, pool, nil) }()
+
+	// 20 transactions open at once: if appends took a lock until commit, the second
+	// AppendTx would block here and the test would time out.
+	var txs []pgx.Tx
+	for i := range 20 {
+		tx, err := pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := log.AppendTx(ctx, tx, entry(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Pos != 0 || e.Hash != nil {
+			t.Fatalf("AppendTx sealed inside the writer's transaction: %+v", e)
+		}
+		txs = append(txs, tx)
+	}
+	for i := len(txs) - 1; i >= 0; i-- { // commit newest first
+		if i == 3 {
+			_ = txs[i].Rollback(ctx)
+			continue
+		}
+		if err := txs[i].Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.Eventually(t, 5*time.Second, "every committed entry sealed", func() bool {
+		r, err := Verify(ctx, pool, &key.PublicKey)
+		return err == nil && r.Entries == 19 && r.Pending == 0
+	})
+	r := verify(t, pool, key)
+	if r.Broken != nil || r.LastPos != 19 || r.Checkpoints < 2 {
+		t.Fatalf("report %+v broken %v", r, r.Broken)
+	}
+	var rolledBack int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE object_id = 'card-0003'`).Scan(&rolledBack); err != nil || rolledBack != 0 {
+		t.Fatalf("rolled-back entry present: %d %v", rolledBack, err)
+	}
+	// A committed entry nobody woke a sealer for (another instance crashed after commit)
+	// is pending until some sealer runs, and Verify counts it without judging it.
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		_, err := (&Log{}).AppendTx(ctx, tx, entry(50))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if r := verify(t, pool, key); r.Broken != nil || r.Entries < 19 {
+		t.Fatalf("%+v", r)
+	}
+	cp, err := log.Checkpoint(ctx, pool)
+	if err != nil || cp == nil || cp.Pos != 20 {
+		t.Fatalf("checkpoint on demand seals first: %+v %v", cp, err)
+	}
+	cancel()
+	<-sealerDone
+	if r := verify(t, pool, key); r.Broken != nil || r.Entries != 20 || r.Pending != 0 {
+		t.Fatalf("%+v %v", r, r.Broken)
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/sscard/platform/shared/audit"
 	"github.com/sscard/platform/shared/ecard"
 	"github.com/sscard/platform/shared/person"
 	"github.com/sscard/platform/shared/platform"
@@ -93,9 +92,5 @@ func OpenPhoneChange(d *platform.Deps, sessions *Sessions) (*PhoneChange, error)
 	if err != nil {
 		return nil, err
 	}
-	log, err := audit.FromSecrets(d.Secrets)
-	if err != nil {
-		return nil, err
-	}
-	return &PhoneChange{Sessions: sessions, People: people, Pool: d.Postgres, Codes: LocalCodes{RDB: d.Redis}, Audit: log}, nil
+	return &PhoneChange{Sessions: sessions, People: people, Pool: d.Postgres, Codes: LocalCodes{RDB: d.Redis}, Audit: d.Audit}, nil
 }

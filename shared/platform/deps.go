@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sscard/platform/events"
+	"github.com/sscard/platform/shared/audit"
 	"github.com/sscard/platform/shared/envconf"
 	"github.com/sscard/platform/shared/secrets"
 )
@@ -30,7 +31,10 @@ type Deps struct {
 	S3       *s3.Client
 	// Sink delivers CloudEvents from the outbox; nil when no sink is configured.
 	Sink *events.Sender
-	Log  *slog.Logger
+	// Audit is the instance's audit log (with Postgres): capability packages append to it,
+	// and the runtime runs its sealer, which appends wake (shared/audit seal.go).
+	Audit *audit.Log
+	Log   *slog.Logger
 	// Secrets reads the function's other secrets (keys); Env its other settings, for
 	// capability packages that read their own configuration.
 	Secrets secrets.Reader
@@ -58,6 +62,10 @@ func Open(ctx context.Context, name string, cfg Config, needs Needs, sec secrets
 		pc.HealthCheckPeriod = 10 * time.Second
 		if d.Postgres, err = pgxpool.NewWithConfig(ctx, pc); err != nil {
 			return nil, fmt.Errorf("postgres pool: %w", err)
+		}
+		if d.Audit, err = audit.FromSecrets(sec); err != nil {
+			d.Close()
+			return nil, err
 		}
 	}
 	if needs.Redis {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -69,13 +70,15 @@ func Run(ctx context.Context, name string, environ []string, needs platform.Need
 	if err != nil {
 		return err
 	}
+	// Background work of the instance: the outbox relay and the audit sealer.
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
-	relayDone := make(chan struct{})
+	var background sync.WaitGroup
 	if deps.Postgres != nil && deps.Sink != nil {
 		relay := &outbox.Relay{Pool: deps.Postgres, Producer: name, Log: log, Poll: pcfg.OutboxPoll, Deliver: sinkDelivery(deps.Sink)}
-		go func() { defer close(relayDone); relay.Run(relayCtx) }()
-	} else {
-		close(relayDone)
+		background.Go(func() { relay.Run(relayCtx) })
+	}
+	if deps.Audit != nil {
+		background.Go(func() { deps.Audit.RunSealer(relayCtx, deps.Postgres, log) })
 	}
 
 	serveErr := make(chan error, 1)
@@ -88,15 +91,16 @@ func Run(ctx context.Context, name string, environ []string, needs platform.Need
 	select {
 	case err := <-serveErr:
 		stopRelay()
-		<-relayDone
+		background.Wait()
 		return err
 	case <-ctx.Done():
 	}
 	err = srv.Shutdown(context.Background())
-	// The relay stops after the server: events committed by the last requests still go out
-	// on the next start (or by another replica) if they are not sent now.
+	// The relay and the sealer stop after the server: events committed by the last requests
+	// still go out on the next start (or by another replica) if they are not sent now, and
+	// the sealer seals once more on its way out.
 	stopRelay()
-	<-relayDone
+	background.Wait()
 	log.Info("stopped")
 	return err
 }

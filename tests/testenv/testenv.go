@@ -115,6 +115,7 @@ func (e *Env) Pool(t testing.TB, dsn string) *pgxpool.Pool {
 		t.Fatal(err)
 	}
 	cfg.ConnConfig.Password = e.Secret(t, "postgres-password")
+	cfg.MaxConns = 32 // tests hold many transactions open at once
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,7 @@
 // checkpoint. It reads the same settings as the functions: postgres_dsn and
 // secret_mount_path (postgres-password, audit-sign-public-key or audit-sign-key).
 //
-//	audit-verify               OK <entries> … (exit 0) or BROKEN at seq N: reason (exit 1)
+//	audit-verify               OK <entries> … (exit 0) or BROKEN at position N (seq S): reason (exit 1)
 //	audit-verify -checkpoint   first sign the newest entry (needs audit-sign-key)
 //
 // Exit status 2: the check could not be made (configuration, database, self-test).
@@ -80,7 +80,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 			return fail(err)
 		}
 		if c != nil {
-			fmt.Fprintf(stdout, "checkpoint signed at seq %d\n", c.Seq)
+			fmt.Fprintf(stdout, "checkpoint signed at position %d\n", c.Pos)
 		}
 	}
 	r, err := audit.Verify(ctx, pool, pub)
@@ -88,9 +88,14 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return fail(err)
 	}
 	if r.Broken != nil {
-		fmt.Fprintf(stdout, "BROKEN at seq %d: %s\n", r.Broken.Seq, r.Broken.Reason)
+		fmt.Fprintf(stdout, "BROKEN at position %d (seq %d): %s\n", r.Broken.Pos, r.Broken.Seq, r.Broken.Reason)
 		return 1
 	}
-	fmt.Fprintf(stdout, "OK %d entries, %d checkpoints, last seq %d, head %x\n", r.Entries, r.Checkpoints, r.LastSeq, r.LastHash)
+	fmt.Fprintf(stdout, "OK %d entries, %d checkpoints, last position %d, head %x\n", r.Entries, r.Checkpoints, r.LastPos, r.LastHash)
+	if r.Pending > 0 {
+		// Committed entries wait for a sealer for well under a second while functions run;
+		// an old one means no sealer has run since (every function instance runs one).
+		fmt.Fprintf(stdout, "pending %d entries not sealed yet, oldest from %s\n", r.Pending, r.OldestPending.Format(time.RFC3339))
+	}
 	return 0
 }

@@ -45,7 +45,7 @@ func TestAuditVerifyCommand(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if code, out := runIt("-checkpoint"); code != 0 || !strings.Contains(out, "checkpoint signed at seq 5") ||
+	if code, out := runIt("-checkpoint"); code != 0 || !strings.Contains(out, "checkpoint signed at position 5") ||
 		!strings.Contains(out, "OK 5 entries, 1 checkpoints") {
 		t.Fatalf("after 5 entries: %d %q", code, out)
 	}
@@ -55,7 +55,7 @@ func TestAuditVerifyCommand(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if code, out := runIt(); code != 1 || !strings.HasPrefix(out, "BROKEN at seq 2: entry content does not match") {
+	if code, out := runIt(); code != 1 || !strings.HasPrefix(out, "BROKEN at position 2 (seq 2): entry content does not match") {
 		t.Fatalf("tampered: %d %q", code, out)
 	}
 	os.Remove(filepath.Join(dir, audit.SecretSignKey))
