@@ -142,7 +142,8 @@ type photoAudit struct {
 	Reason string `json:"reason"`
 }
 
-// readPhotoAudit: photos are audited at the outlet unless X-Channel names another channel.
+// readPhotoAudit: photos are audited by staff at the outlet (or another signed channel
+// named in X-Channel), never anonymously on a resident's channel.
 func readPhotoAudit(req handler.Request) (photoAudit, channelauth.Claim, error) {
 	var in photoAudit
 	if err := decode(req.Body, &in); err != nil {
@@ -151,6 +152,10 @@ func readPhotoAudit(req handler.Request) (photoAudit, channelauth.Claim, error) 
 	ch := req.Header.Get(headerChannel)
 	if ch == "" {
 		ch = "outlet"
+	}
+	if !channelauth.RequiresSignature(ch) {
+		return in, channelauth.Claim{}, problem.Invalid("the photo audit was not recorded",
+			problem.Field(headerChannel, "photo audits are made on the outlet channel (or bank, kiosk), by a signed caller"))
 	}
 	return in, channelauth.Claim{Channel: ch, Operator: req.Header.Get(headerOperator)}, nil
 }
