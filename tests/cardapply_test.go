@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/sscard/platform/shared/channelauth"
 	"github.com/sscard/platform/shared/identity"
 	"github.com/sscard/platform/tests/testenv"
 )
@@ -65,6 +66,8 @@ func TestCardApply_EndToEndThroughTheGateway(t *testing.T) {
 	pool := p.env.Pool(t, p.dsn)
 	ctx := context.Background()
 	base := "/function/card-apply"
+	// The community outlet is a signed caller (shared/channelauth).
+	outlet := p.register(t, "outlet-e2e-01", channelauth.KindOutlet, nil)
 	jsonH := http.Header{"Content-Type": {"application/json"}}
 	idn := cardApplyID(fmt.Sprintf("440308%s%03d", time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, rand.IntN(15000)).Format("20060102"), rand.IntN(1000)))
 	body, _ := json.Marshal(map[string]string{"idNumber": idn, "name": "陈小明", "phone": "13800138000", "channel": "h5"})
@@ -114,9 +117,9 @@ func TestCardApply_EndToEndThroughTheGateway(t *testing.T) {
 	if resp.StatusCode != 422 || resp.Header.Get("Content-Type") != "application/problem+json" || !strings.Contains(string(b), "004 §2(11)2") {
 		t.Errorf("PR-ID via h5: want 422 problem naming 004 §2(11)2, got %d %s", resp.StatusCode, b)
 	}
-	resp, b = p.do(t, "POST", base+"/applications", http.Header{"Content-Type": {"application/json"}, "X-Operator-Id": {"op-outlet-1"}}, prBody("outlet"))
-	if resp.StatusCode != 201 || !strings.Contains(string(b), "foreign_permanent_resident") {
-		t.Errorf("PR-ID via outlet: want 201, got %d %s", resp.StatusCode, b)
+	if r := outlet.do(t, "card-apply", "POST", "/applications", jsonH, prBody("outlet")); r.StatusCode != 201 ||
+		!strings.Contains(string(r.Body), "foreign_permanent_resident") {
+		t.Errorf("PR-ID via outlet: want 201, got %d %s", r.StatusCode, r.Body)
 	}
 	// Invalid input names the fields.
 	resp, b = p.do(t, "POST", base+"/applications", jsonH, []byte(`{"idNumber":"110105194912310021","name":"张三","channel":"h5"}`))
@@ -134,10 +137,20 @@ func TestCardApply_EndToEndThroughTheGateway(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(b), "photo_pending_audit") {
 		t.Fatalf("photo: %d %s", resp.StatusCode, b)
 	}
-	resp, b = p.do(t, "POST", base+"/applications/"+id+"/photo-audit",
-		http.Header{"Content-Type": {"application/json"}, "X-Operator-Id": {"auditor-1"}}, []byte(`{"result":"approved"}`))
-	if resp.StatusCode != 200 || !strings.Contains(string(b), "photo_approved") {
-		t.Fatalf("audit: %d %s", resp.StatusCode, b)
+	// The photo audit happens at the outlet: unsigned it is refused, signed it is recorded
+	// under the outlet's app id.
+	if resp, b = p.do(t, "POST", base+"/applications/"+id+"/photo-audit", http.Header{"Content-Type": {"application/json"},
+		"X-Operator-Id": {"auditor-1"}}, []byte(`{"result":"approved"}`)); resp.StatusCode != 401 {
+		t.Fatalf("unsigned audit: want 401, got %d %s", resp.StatusCode, b)
+	}
+	if r := outlet.do(t, "card-apply", "POST", "/applications/"+id+"/photo-audit", jsonH, []byte(`{"result":"approved"}`)); r.StatusCode != 200 ||
+		!strings.Contains(string(r.Body), "photo_approved") {
+		t.Fatalf("audit: %d %s", r.StatusCode, r.Body)
+	}
+	var auditor string
+	if err := pool.QueryRow(ctx, `SELECT actor FROM application_history WHERE application_id = $1 AND action = 'photo.approve'`, id).
+		Scan(&auditor); err != nil || auditor != "outlet-e2e-01" {
+		t.Errorf("auditor recorded: %q %v, want the outlet's app id", auditor, err)
 	}
 	resp, b = p.do(t, "POST", base+"/applications/"+id+"/activate", nil, nil)
 	if resp.StatusCode != 409 || !strings.Contains(string(b), `"currentState":"photo_approved"`) {

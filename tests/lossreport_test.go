@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sscard/platform/shared/channelauth"
 	"github.com/sscard/platform/tests/testenv"
 )
 
@@ -23,6 +24,7 @@ func TestLossReport_LossUnlockBlacklistAndBankSync(t *testing.T) {
 	pool := p.env.Pool(t, p.dsn)
 	ctx := context.Background()
 	const fn = "/function/loss-report"
+	outlet := p.register(t, "outlet-loss-01", channelauth.KindOutlet, nil)
 	call := func(method, path string, body any, wantStatus int, out any) []byte {
 		t.Helper()
 		var b []byte
@@ -124,7 +126,10 @@ func TestLossReport_LossUnlockBlacklistAndBankSync(t *testing.T) {
 	if !strings.Contains(string(body), `"name":"channel"`) {
 		t.Errorf("400 must name the channel: %s", body)
 	}
-	call("POST", "/cards/"+c.CardNo+"/loss", map[string]any{"type": "formal", "channel": "outlet"}, http.StatusBadRequest, nil)
+	// A formal loss at the outlet (a signed caller) without the identity check is invalid.
+	if r := outlet.do(t, "loss-report", "POST", "/cards/"+c.CardNo+"/loss", nil, map[string]any{"type": "formal", "channel": "outlet"}); r.StatusCode != http.StatusBadRequest {
+		t.Errorf("formal loss without identity: want 400, got %d %s", r.StatusCode, r.Body)
+	}
 	call("GET", "/cards/Z99999999", nil, http.StatusNotFound, nil)
 
 	call("GET", fmt.Sprintf("/blacklist?since=%d", lostAt), nil, http.StatusOK, &d)

@@ -12,33 +12,42 @@ import (
 
 	"github.com/sscard/platform/events"
 	"github.com/sscard/platform/shared/application"
+	"github.com/sscard/platform/shared/callsign"
+	"github.com/sscard/platform/shared/channelauth"
 	"github.com/sscard/platform/shared/platform"
 	"github.com/sscard/platform/shared/problem"
 	"github.com/sscard/platform/shared/runtime"
 )
 
-// Headers naming the caller. Until signed calls (shared/callsign) front these routes,
-// they are trusted as set by the gateway or the outlet/kiosk client.
+// Headers a request may name its channel and identity with. On the bank, outlet and
+// kiosk channels they are claims checked against the signed caller (shared/channelauth):
+// the caller's app id is what is recorded.
 const (
-	headerOperator = "X-Operator-Id" // outlet operator / auditor, opaque id
-	headerKiosk    = "X-Kiosk-Id"    // kiosk taking the photo
-	headerChannel  = "X-Channel"     // channel of an operator action (default outlet)
+	headerOperator = "X-Operator-Id" // operator or auditor, opaque id (unsigned channels)
+	headerKiosk    = "X-Kiosk-Id"    // kiosk taking the photo: must be the signed kiosk
+	headerChannel  = "X-Channel"     // channel of an operator action
 )
 
 // New wires the routes of card-apply: applications with photo, identity checks, photo
 // audit, progress and logistics, activation (001 3.1, 002, 004 §1(6) §2 §3(12)(24)).
+// Requests on the bank, outlet and kiosk channels are signed calls (channelauth.Route).
 func New(d *platform.Deps) (*runtime.Router, error) {
 	svc, err := application.Open(d)
 	if err != nil {
 		return nil, err
 	}
+	v, err := callsign.FromDeps(d)
+	if err != nil {
+		return nil, err
+	}
+	g := &channelauth.Gate{V: v}
 	r := runtime.NewRouter("card-apply")
-	r.Post("/applications", apply(svc))
-	r.Get("/applications/{id}", get(svc))
-	r.Route(http.MethodPut, "/applications/{id}/photo", uploadPhoto(svc))
-	r.Post("/applications/{id}/photo-audit", auditPhoto(svc))
-	r.Post("/applications/{id}/activate", activate(svc))
-	r.Get("/progress", progress(svc))
+	r.Post("/applications", channelauth.Route(g, readApplication, apply(svc)))
+	r.Get("/applications/{id}", g.Open(get(svc)))
+	r.Route(http.MethodPut, "/applications/{id}/photo", channelauth.Route(g, readPhoto, uploadPhoto(svc)))
+	r.Post("/applications/{id}/photo-audit", channelauth.Route(g, readPhotoAudit, auditPhoto(svc)))
+	r.Post("/applications/{id}/activate", channelauth.Route(g, readActivation, activate(svc)))
+	r.Get("/progress", g.Open(progress(svc)))
 	r.Post("/production/advance", advance(svc))
 	r.Post("/batches", applyBatch(svc)) // employer batch (xlsx), 001 2.1
 	// The simulated producer lists every submitted application (申领名单).
@@ -67,14 +76,20 @@ func actor(req handler.Request, id, channel string) application.Actor {
 	return application.Actor{ID: id, Channel: channel, RequestID: runtime.RequestID(req)}
 }
 
+// readApplication: the channel and kiosk are in the body, the operator in a header.
+func readApplication(req handler.Request) (application.Request, channelauth.Claim, error) {
+	var in application.Request
+	if err := decode(req.Body, &in); err != nil {
+		return in, channelauth.Claim{}, err
+	}
+	return in, channelauth.Claim{Channel: in.Channel, KioskID: in.KioskID, Operator: req.Header.Get(headerOperator)}, nil
+}
+
 // POST /applications → 201 {application, masked}.
-func apply(svc *application.Service) runtime.HandlerFunc {
-	return func(req handler.Request) (handler.Response, error) {
-		var in application.Request
-		if err := decode(req.Body, &in); err != nil {
-			return handler.Response{}, err
-		}
-		v, err := svc.Apply(req.Context(), in, actor(req, req.Header.Get(headerOperator), ""))
+func apply(svc *application.Service) func(handler.Request, application.Request, channelauth.Actor) (handler.Response, error) {
+	return func(req handler.Request, in application.Request, a channelauth.Actor) (handler.Response, error) {
+		in.Channel, in.KioskID = a.Channel, a.KioskID
+		v, err := svc.Apply(req.Context(), in, actor(req, a.ID, ""))
 		if err != nil {
 			return handler.Response{}, err
 		}
@@ -97,18 +112,23 @@ func get(svc *application.Service) runtime.HandlerFunc {
 	}
 }
 
-// PUT /applications/{id}/photo, body = JPEG bytes.
-func uploadPhoto(svc *application.Service) runtime.HandlerFunc {
-	return func(req handler.Request) (handler.Response, error) {
-		kiosk := req.Header.Get(headerKiosk)
-		if kiosk == "" {
-			if q, err := url.ParseQuery(req.QueryString); err == nil {
-				kiosk = q.Get("kioskId")
-			}
+// readPhoto: the body is the JPEG; a kiosk names itself in X-Kiosk-Id or ?kioskId=.
+func readPhoto(req handler.Request) (struct{}, channelauth.Claim, error) {
+	kiosk := req.Header.Get(headerKiosk)
+	if kiosk == "" {
+		if q, err := url.ParseQuery(req.QueryString); err == nil {
+			kiosk = q.Get("kioskId")
 		}
+	}
+	return struct{}{}, channelauth.Claim{KioskID: kiosk, Operator: req.Header.Get(headerOperator)}, nil
+}
+
+// PUT /applications/{id}/photo, body = JPEG bytes.
+func uploadPhoto(svc *application.Service) func(handler.Request, struct{}, channelauth.Actor) (handler.Response, error) {
+	return func(req handler.Request, _ struct{}, a channelauth.Actor) (handler.Response, error) {
 		v, err := svc.UploadPhoto(req.Context(), runtime.Param(req, "id"), application.PhotoUpload{
-			ContentType: req.Header.Get("Content-Type"), Body: req.Body, KioskID: kiosk,
-			Actor: actor(req, req.Header.Get(headerOperator), ""),
+			ContentType: req.Header.Get("Content-Type"), Body: req.Body, KioskID: a.KioskID,
+			Actor: actor(req, a.ID, a.Channel),
 		})
 		if err != nil {
 			return handler.Response{}, notFound(err)
@@ -117,22 +137,34 @@ func uploadPhoto(svc *application.Service) runtime.HandlerFunc {
 	}
 }
 
-// POST /applications/{id}/photo-audit {result, reason}; X-Operator-Id names the auditor.
-func auditPhoto(svc *application.Service) runtime.HandlerFunc {
-	return func(req handler.Request) (handler.Response, error) {
-		var in struct {
-			Result string `json:"result"`
-			Reason string `json:"reason"`
-		}
-		if err := decode(req.Body, &in); err != nil {
-			return handler.Response{}, err
-		}
-		ch := req.Header.Get(headerChannel)
-		if ch == "" {
-			ch = "outlet"
-		}
+type photoAudit struct {
+	Result string `json:"result"`
+	Reason string `json:"reason"`
+}
+
+// readPhotoAudit: photos are audited by staff at the outlet (or another signed channel
+// named in X-Channel), never anonymously on a resident's channel.
+func readPhotoAudit(req handler.Request) (photoAudit, channelauth.Claim, error) {
+	var in photoAudit
+	if err := decode(req.Body, &in); err != nil {
+		return in, channelauth.Claim{}, err
+	}
+	ch := req.Header.Get(headerChannel)
+	if ch == "" {
+		ch = "outlet"
+	}
+	if !channelauth.RequiresSignature(ch) {
+		return in, channelauth.Claim{}, problem.Invalid("the photo audit was not recorded",
+			problem.Field(headerChannel, "photo audits are made on the outlet channel (or bank, kiosk), by a signed caller"))
+	}
+	return in, channelauth.Claim{Channel: ch, Operator: req.Header.Get(headerOperator)}, nil
+}
+
+// POST /applications/{id}/photo-audit {result, reason}; the signed outlet is the auditor.
+func auditPhoto(svc *application.Service) func(handler.Request, photoAudit, channelauth.Actor) (handler.Response, error) {
+	return func(req handler.Request, in photoAudit, a channelauth.Actor) (handler.Response, error) {
 		v, err := svc.AuditPhoto(req.Context(), runtime.Param(req, "id"), events.AuditResult(in.Result), in.Reason,
-			actor(req, req.Header.Get(headerOperator), ch))
+			actor(req, a.ID, a.Channel))
 		if err != nil {
 			return handler.Response{}, notFound(err)
 		}
@@ -140,11 +172,15 @@ func auditPhoto(svc *application.Service) runtime.HandlerFunc {
 	}
 }
 
+// readActivation: the holder activates online (no channel named) or at a counter (X-Channel).
+func readActivation(req handler.Request) (struct{}, channelauth.Claim, error) {
+	return struct{}{}, channelauth.Claim{Channel: req.Header.Get(headerChannel), Operator: req.Header.Get(headerOperator)}, nil
+}
+
 // POST /applications/{id}/activate.
-func activate(svc *application.Service) runtime.HandlerFunc {
-	return func(req handler.Request) (handler.Response, error) {
-		v, err := svc.Activate(req.Context(), runtime.Param(req, "id"),
-			actor(req, req.Header.Get(headerOperator), req.Header.Get(headerChannel)))
+func activate(svc *application.Service) func(handler.Request, struct{}, channelauth.Actor) (handler.Response, error) {
+	return func(req handler.Request, _ struct{}, a channelauth.Actor) (handler.Response, error) {
+		v, err := svc.Activate(req.Context(), runtime.Param(req, "id"), actor(req, a.ID, a.Channel))
 		if err != nil {
 			return handler.Response{}, notFound(err)
 		}

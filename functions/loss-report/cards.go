@@ -10,6 +10,7 @@ import (
 	handler "github.com/openfaas/templates-sdk/go-http"
 
 	"github.com/sscard/platform/shared/card"
+	"github.com/sscard/platform/shared/channelauth"
 	"github.com/sscard/platform/shared/problem"
 	"github.com/sscard/platform/shared/runtime"
 )
@@ -17,7 +18,8 @@ import (
 // changeBody is the body of the status-change routes. identityVerified is the caller's
 // assertion that it verified the holder (ID card at a counter or bank, e-card scan login
 // online, ID reader and face match at a kiosk); formal loss, unlocking a formal loss and
-// cancelling need it. operator is an opaque operator or app id for the audit log.
+// cancelling need it. operator is an opaque operator id for the audit log on the phone and
+// online channels; on the bank, outlet and kiosk channels the signed caller is the actor.
 type changeBody struct {
 	Type             string `json:"type"` // loss only: temporary | formal
 	Channel          string `json:"channel"`
@@ -26,13 +28,18 @@ type changeBody struct {
 	Operator         string `json:"operator"`
 }
 
+// readChange: the channel and the operator are in the body.
+func readChange(req handler.Request) (changeBody, channelauth.Claim, error) {
+	var in changeBody
+	if err := decode(req, &in); err != nil {
+		return in, channelauth.Claim{}, err
+	}
+	return in, channelauth.Claim{Channel: in.Channel, Operator: in.Operator}, nil
+}
+
 // reportLoss: POST /cards/{card}/loss {type, channel, reason?, identityVerified?, operator?}.
-func reportLoss(svc *card.Service) runtime.HandlerFunc {
-	return func(req handler.Request) (handler.Response, error) {
-		var in changeBody
-		if err := decode(req, &in); err != nil {
-			return handler.Response{}, err
-		}
+func reportLoss(svc *card.Service) func(handler.Request, changeBody, channelauth.Actor) (handler.Response, error) {
+	return func(req handler.Request, in changeBody, a channelauth.Actor) (handler.Response, error) {
 		var action card.Action
 		switch in.Type {
 		case "temporary":
@@ -43,29 +50,27 @@ func reportLoss(svc *card.Service) runtime.HandlerFunc {
 			return handler.Response{}, problem.Invalid("the loss was not recorded",
 				problem.Field("type", "want temporary (临时挂失) or formal (正式挂失)"))
 		}
-		return change(req, svc, action, in)
+		return change(req, svc, action, in, a)
 	}
 }
 
 // changeStatus: POST /cards/{card}/unlock and /cancel {channel, reason?, identityVerified?, operator?}.
-func changeStatus(svc *card.Service, action card.Action) runtime.HandlerFunc {
-	return func(req handler.Request) (handler.Response, error) {
-		var in changeBody
-		if err := decode(req, &in); err != nil {
-			return handler.Response{}, err
-		}
+func changeStatus(svc *card.Service, action card.Action) func(handler.Request, changeBody, channelauth.Actor) (handler.Response, error) {
+	return func(req handler.Request, in changeBody, a channelauth.Actor) (handler.Response, error) {
 		if in.Type != "" {
 			return handler.Response{}, problem.Invalid("the request was not carried out",
 				problem.Field("type", "only the loss route takes a type"))
 		}
-		return change(req, svc, action, in)
+		return change(req, svc, action, in, a)
 	}
 }
 
-func change(req handler.Request, svc *card.Service, action card.Action, in changeBody) (handler.Response, error) {
+// change records the actor channelauth bound: a signed bank, outlet or kiosk by its app
+// id; on the phone and online channels the operator the body names.
+func change(req handler.Request, svc *card.Service, action card.Action, in changeBody, a channelauth.Actor) (handler.Response, error) {
 	res, err := svc.Change(req.Context(), card.Request{
-		Card: runtime.Param(req, "card"), Action: action, Channel: card.Channel(in.Channel), Reason: in.Reason,
-		IdentityVerified: in.IdentityVerified, Actor: in.Operator, RequestID: runtime.RequestID(req),
+		Card: runtime.Param(req, "card"), Action: action, Channel: card.Channel(a.Channel), Reason: in.Reason,
+		IdentityVerified: in.IdentityVerified, Actor: a.ID, RequestID: runtime.RequestID(req),
 	})
 	if err != nil {
 		return handler.Response{}, cardProblem(err)

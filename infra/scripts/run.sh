@@ -34,6 +34,8 @@ start() {
 	echo "[run] building functions, gateway and edge-bridge"
 	make --no-print-directory build >/dev/null
 	"$STATE/bin/bootstrap" >"$STATE/logs/bootstrap.log" 2>&1 || { echo "[run] bootstrap failed; see $STATE/logs/bootstrap.log"; stop_all; exit 1; }
+	# Signed callers of the bank, outlet and kiosk channels: keys generated into $STATE/callers.
+	"$STATE/bin/callers" local -dir "$STATE/callers" >"$STATE/logs/callers.log" 2>&1 || { echo "[run] registering local callers failed; see $STATE/logs/callers.log"; stop_all; exit 1; }
 	"$STATE/bin/gateway" -listen "$GATEWAY" -stack stack.yml -bin "$STATE/bin" -logs "$STATE/logs" \
 		>"$STATE/logs/gateway.log" 2>&1 </dev/null &
 	echo $! >"$STATE/gateway.pid"

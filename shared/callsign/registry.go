@@ -246,6 +246,17 @@ func (s *Snapshot) Lookup(_ context.Context, appID, keyID string) (*Entry, error
 	return &Entry{App: *a, Key: *k}, nil
 }
 
+// App returns a verified app row (admin tooling edits it without re-signing tampered data).
+func (s *Snapshot) App(appID string) (App, bool) {
+	a, ok := s.apps[appID]
+	if !ok {
+		return App{}, false
+	}
+	out := *a
+	out.Routes = append([]string(nil), a.Routes...)
+	return out, true
+}
+
 // Static builds a snapshot from values (tests, tools, a kiosk talking to a fixed set).
 func Static(apps []App, keys []Key) (*Snapshot, error) {
 	s := &Snapshot{apps: map[string]*App{}, keys: map[[2]string]*Key{}}
