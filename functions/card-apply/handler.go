@@ -26,7 +26,8 @@ const (
 )
 
 // New wires the routes of card-apply: applications with photo, identity checks, photo
-// audit, progress and logistics, activation (001 3.1, 002, 004 §1(6) §2 §3(12)(24)).
+// audit, progress and logistics, activation, replacement (补换卡) of a lost, damaged or
+// expired card (001 3.1, 002, 004 §1(6) §2 §3(12)(24)).
 func New(d *platform.Deps) (*runtime.Router, error) {
 	svc, err := application.Open(d)
 	if err != nil {
@@ -34,6 +35,7 @@ func New(d *platform.Deps) (*runtime.Router, error) {
 	}
 	r := runtime.NewRouter("card-apply")
 	r.Post("/applications", apply(svc))
+	r.Post("/replacements", applyReplacement(svc)) // 补换卡: reissue (补卡) or renewal (换卡)
 	r.Get("/applications/{id}", get(svc))
 	r.Route(http.MethodPut, "/applications/{id}/photo", uploadPhoto(svc))
 	r.Post("/applications/{id}/photo-audit", auditPhoto(svc))
@@ -78,12 +80,33 @@ func apply(svc *application.Service) runtime.HandlerFunc {
 		if err != nil {
 			return handler.Response{}, err
 		}
-		res, err := runtime.JSON(http.StatusCreated, v)
-		if err == nil {
-			res.Header.Set("Location", "/applications/"+v.ApplicationID)
-		}
-		return res, err
+		return created(v)
 	}
+}
+
+// POST /replacements {…application fields, kind, reason?, cardNo?, reusePhoto?} → 201
+// {application, masked}; then photo, audit, production and activation as for any
+// application. 409 with currentState when the card may not be replaced this way.
+func applyReplacement(svc *application.Service) runtime.HandlerFunc {
+	return func(req handler.Request) (handler.Response, error) {
+		var in application.ReplacementRequest
+		if err := decode(req.Body, &in); err != nil {
+			return handler.Response{}, err
+		}
+		v, err := svc.ApplyReplacement(req.Context(), in, actor(req, req.Header.Get(headerOperator), ""))
+		if err != nil {
+			return handler.Response{}, err
+		}
+		return created(v)
+	}
+}
+
+func created(v application.View) (handler.Response, error) {
+	res, err := runtime.JSON(http.StatusCreated, v)
+	if err == nil {
+		res.Header.Set("Location", "/applications/"+v.ApplicationID)
+	}
+	return res, err
 }
 
 // GET /applications/{id} → the application with history, masked.
