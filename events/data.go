@@ -69,6 +69,18 @@ const (
 func (AuditResult) Values() []string { return []string{"approved", "rejected"} }
 func (r AuditResult) Valid() bool    { return slices.Contains(r.Values(), string(r)) }
 
+// ApplicationKind says what a card application is for.
+type ApplicationKind string
+
+const (
+	KindFirst   ApplicationKind = "first"   // 首次申领: the person holds no card in use
+	KindReissue ApplicationKind = "reissue" // 补卡: the old card was lost (formally) or cancelled after a loss
+	KindRenewal ApplicationKind = "renewal" // 换卡: the old card is in hand but damaged or expired
+)
+
+func (ApplicationKind) Values() []string { return []string{"first", "reissue", "renewal"} }
+func (k ApplicationKind) Valid() bool    { return slices.Contains(k.Values(), string(k)) }
+
 // DiscrepancyKind classifies a reconciliation mismatch from the platform's
 // point of view.
 type DiscrepancyKind string
@@ -155,6 +167,19 @@ type ApplicationSubmittedData struct {
 	Channel       Channel   `json:"channel" event:"required"`
 	PersonRef     string    `json:"personRef" event:"required"` // opaque person id, not the ID number
 	SubmittedAt   time.Time `json:"submittedAt" event:"required"`
+	// Kind is absent for a first application; a replacement (补换卡) says reissue or renewal
+	// and names the card it supersedes, so the producer lists it as a replacement.
+	Kind           ApplicationKind `json:"kind,omitempty"`
+	ReplacesCardID string          `json:"replacesCardId,omitempty"` // internal card id, not the card number
+}
+
+// Validate ties a replacement kind to the card it replaces.
+func (d ApplicationSubmittedData) Validate() error {
+	replacement := d.Kind == KindReissue || d.Kind == KindRenewal
+	if replacement != (d.ReplacesCardID != "") {
+		return fieldError("replacesCardId", "required exactly when kind is reissue or renewal")
+	}
+	return nil
 }
 
 // PhotoSubmittedData is the data of PhotoSubmitted.

@@ -226,6 +226,12 @@ func TestValidateRejects(t *testing.T) {
 		{"kiosk id mismatch with source", hb(`{"kioskId":"K2",` + okHB + `}`), "data.kioskId"},
 		{"rejected photo without reason", rawEvent(PhotoAudited, "/functions/card-apply",
 			`{"applicationId":"A","result":"rejected","auditor":"OP","auditedAt":"2025-03-14T01:30:00Z"}`), "data.reason"},
+		{"replacement without the card it replaces", rawEvent(ApplicationSubmitted, "/functions/card-apply",
+			`{"applicationId":"A","channel":"h5","personRef":"P","submittedAt":"2025-03-14T01:30:00Z","kind":"renewal"}`), "data.replacesCardId"},
+		{"replaced card on a first application", rawEvent(ApplicationSubmitted, "/functions/card-apply",
+			`{"applicationId":"A","channel":"h5","personRef":"P","submittedAt":"2025-03-14T01:30:00Z","replacesCardId":"card-1"}`), "data.replacesCardId"},
+		{"unknown application kind", rawEvent(ApplicationSubmitted, "/functions/card-apply",
+			`{"applicationId":"A","channel":"h5","personRef":"P","submittedAt":"2025-03-14T01:30:00Z","kind":"upgrade","replacesCardId":"card-1"}`), "data.kind"},
 		{"bad business date", rawEvent(DiscrepancyFound, "/functions/reconcile",
 			`{"runId":"R","businessDate":"2025-02-30","kind":"short","amountFen":1,"txnRef":"T"}`), "data.businessDate"},
 		{"blacklist version zero", rawEvent(CardStatusChanged, "/functions/loss-report",
@@ -256,6 +262,8 @@ func TestValidateAccepts(t *testing.T) {
 	}{
 		{"approved photo without reason", rawEvent(PhotoAudited, "/functions/card-apply",
 			`{"applicationId":"A","result":"approved","auditor":"OP","auditedAt":"2025-03-14T01:30:00Z"}`)},
+		{"replacement application", rawEvent(ApplicationSubmitted, "/functions/card-apply",
+			`{"applicationId":"A","channel":"h5","personRef":"P","submittedAt":"2025-03-14T01:30:00Z","kind":"reissue","replacesCardId":"card-1"}`)},
 		{"optional fields absent", rawEvent(SMSRequested, "/functions/loss-report",
 			`{"messageId":"M","template":"T","recipientRef":"P","purpose":"alert"}`)},
 		{"content type with parameters", func() event.Event {
@@ -343,7 +351,7 @@ func TestDate(t *testing.T) {
 func TestEnumValues(t *testing.T) {
 	enums := []interface {
 		Values() []string
-	}{Channel(""), AuditResult(""), DiscrepancyKind(""), SMSPurpose(""), SMSCarrier(""), SMSStatus(""), KioskStatus(""), KioskCommand("")}
+	}{Channel(""), AuditResult(""), ApplicationKind(""), DiscrepancyKind(""), SMSPurpose(""), SMSCarrier(""), SMSStatus(""), KioskStatus(""), KioskCommand("")}
 	for _, e := range enums {
 		for _, v := range e.Values() {
 			ev := reflect.ValueOf(v).Convert(reflect.TypeOf(e)).Interface().(interface{ Valid() bool })

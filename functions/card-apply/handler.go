@@ -29,8 +29,9 @@ const (
 )
 
 // New wires the routes of card-apply: applications with photo, identity checks, photo
-// audit, progress and logistics, activation (001 3.1, 002, 004 §1(6) §2 §3(12)(24)).
-// Requests on the bank, outlet and kiosk channels are signed calls (channelauth.Route).
+// audit, progress and logistics, activation, replacement (补换卡) of a lost, damaged or
+// expired card (001 3.1, 002, 004 §1(6) §2 §3(12)(24)). Requests on the bank, outlet and
+// kiosk channels are signed calls (channelauth.Route).
 func New(d *platform.Deps) (*runtime.Router, error) {
 	svc, err := application.Open(d)
 	if err != nil {
@@ -43,6 +44,8 @@ func New(d *platform.Deps) (*runtime.Router, error) {
 	g := &channelauth.Gate{V: v}
 	r := runtime.NewRouter("card-apply")
 	r.Post("/applications", channelauth.Route(g, readApplication, apply(svc)))
+	// 补换卡: reissue (补卡) or renewal (换卡); the body names its channel like an application.
+	r.Post("/replacements", channelauth.Route(g, readReplacement, applyReplacement(svc)))
 	r.Get("/applications/{id}", g.Open(get(svc)))
 	r.Route(http.MethodPut, "/applications/{id}/photo", channelauth.Route(g, readPhoto, uploadPhoto(svc)))
 	r.Post("/applications/{id}/photo-audit", channelauth.Route(g, readPhotoAudit, auditPhoto(svc)))
@@ -79,10 +82,19 @@ func actor(req handler.Request, id, channel string) application.Actor {
 // readApplication: the channel and kiosk are in the body, the operator in a header.
 func readApplication(req handler.Request) (application.Request, channelauth.Claim, error) {
 	var in application.Request
-	if err := decode(req.Body, &in); err != nil {
-		return in, channelauth.Claim{}, err
-	}
-	return in, channelauth.Claim{Channel: in.Channel, KioskID: in.KioskID, Operator: req.Header.Get(headerOperator)}, nil
+	err := decode(req.Body, &in)
+	return in, claimOf(req, in), err
+}
+
+func readReplacement(req handler.Request) (application.ReplacementRequest, channelauth.Claim, error) {
+	var in application.ReplacementRequest
+	err := decode(req.Body, &in)
+	return in, claimOf(req, in.Request), err
+}
+
+// claimOf is who an applicant's request says it comes from.
+func claimOf(req handler.Request, in application.Request) channelauth.Claim {
+	return channelauth.Claim{Channel: in.Channel, KioskID: in.KioskID, Operator: req.Header.Get(headerOperator)}
 }
 
 // POST /applications → 201 {application, masked}.
@@ -93,12 +105,30 @@ func apply(svc *application.Service) func(handler.Request, application.Request, 
 		if err != nil {
 			return handler.Response{}, err
 		}
-		res, err := runtime.JSON(http.StatusCreated, v)
-		if err == nil {
-			res.Header.Set("Location", "/applications/"+v.ApplicationID)
-		}
-		return res, err
+		return created(v)
 	}
+}
+
+// POST /replacements {…application fields, kind, reason?, cardNo?, reusePhoto?} → 201
+// {application, masked}; then photo, audit, production and activation as for any
+// application. 409 with currentState when the card may not be replaced this way.
+func applyReplacement(svc *application.Service) func(handler.Request, application.ReplacementRequest, channelauth.Actor) (handler.Response, error) {
+	return func(req handler.Request, in application.ReplacementRequest, a channelauth.Actor) (handler.Response, error) {
+		in.Channel, in.KioskID = a.Channel, a.KioskID
+		v, err := svc.ApplyReplacement(req.Context(), in, actor(req, a.ID, ""))
+		if err != nil {
+			return handler.Response{}, err
+		}
+		return created(v)
+	}
+}
+
+func created(v application.View) (handler.Response, error) {
+	res, err := runtime.JSON(http.StatusCreated, v)
+	if err == nil {
+		res.Header.Set("Location", "/applications/"+v.ApplicationID)
+	}
+	return res, err
 }
 
 // GET /applications/{id} → the application with history, masked.

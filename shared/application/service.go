@@ -59,7 +59,14 @@ type Service struct {
 	Photos  ObjectStore
 	Reports ObjectStore // result workbooks of employer batches (optional)
 	Factory Factory
-	Now     func() time.Time
+	// Cards is the card register's configuration (province status codes, card.LoadConfig):
+	// activation issues the new card and cancels a replaced one through shared/card.
+	// Zero: the default codes.
+	Cards card.Config
+	// PhotoReuseWithin bounds the age of a photo a replacement may take over (0:
+	// DefaultPhotoReuseWithin).
+	PhotoReuseWithin time.Duration
+	Now              func() time.Time
 	// Unavailable turns a dependency failure into the 503 to send (platform.Deps.Unavailable).
 	Unavailable func(dependency string, err error) *problem.Problem
 }
@@ -100,11 +107,18 @@ type View struct {
 	PhotoReason   string         `json:"photoRejectedReason,omitempty"`
 	HasPhoto      bool           `json:"hasPhoto"`
 	BatchNo       string         `json:"batchNo,omitempty"`
-	CardNo        string         `json:"cardNo,omitempty"`
-	WaybillNo     string         `json:"waybillNo,omitempty"`
-	Carrier       string         `json:"carrier,omitempty"`
-	SubmittedAt   time.Time      `json:"submittedAt"`
-	History       []Step         `json:"history,omitempty"`
+	// Kind is first, reissue (补卡) or renewal (换卡); a replacement names the card it
+	// replaces (card numbers are not personal data; the id is opaque) and why.
+	Kind           events.ApplicationKind `json:"kind"`
+	KindLabel      string                 `json:"kindLabel"`
+	ReplacesCardID string                 `json:"replacesCardId,omitempty"`
+	ReplacesCardNo string                 `json:"replacesCardNo,omitempty"`
+	ReplaceReason  string                 `json:"replaceReason,omitempty"`
+	CardNo         string                 `json:"cardNo,omitempty"`
+	WaybillNo      string                 `json:"waybillNo,omitempty"`
+	Carrier        string                 `json:"carrier,omitempty"`
+	SubmittedAt    time.Time              `json:"submittedAt"`
+	History        []Step                 `json:"history,omitempty"`
 }
 
 // Step is one history row. Times are China time (UTC+8) on the wire.
@@ -131,15 +145,20 @@ type row struct {
 	PhotoObject, PhotoReason      *string
 	BatchNo, CardNo, WaybillNo    *string
 	CreatedAt                     time.Time
+	Kind                          events.ApplicationKind
+	ReplacesCardID                *string // set exactly for a replacement (008_replacement.sql)
+	ReplacesCardNo, ReplaceReason *string
 }
 
 const rowColumns = `application_id, person_id, channel, id_kind, kiosk_id, details_enc, status, status_since, version,
-	photo_object, photo_reason, batch_no, card_no, waybill_no, created_at`
+	photo_object, photo_reason, batch_no, card_no, waybill_no, created_at, kind, replaces_card_id, replaces_card_no,
+	replace_reason`
 
 func scanRow(r pgx.Row) (row, error) {
 	var a row
 	err := r.Scan(&a.ID, &a.PersonID, &a.Channel, &a.IDKind, &a.KioskID, &a.DetailsEnc, &a.Status, &a.StatusSince,
-		&a.Version, &a.PhotoObject, &a.PhotoReason, &a.BatchNo, &a.CardNo, &a.WaybillNo, &a.CreatedAt)
+		&a.Version, &a.PhotoObject, &a.PhotoReason, &a.BatchNo, &a.CardNo, &a.WaybillNo, &a.CreatedAt, &a.Kind,
+		&a.ReplacesCardID, &a.ReplacesCardNo, &a.ReplaceReason)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return row{}, ErrNotFound
 	}
@@ -197,6 +216,14 @@ func (s *Service) Apply(ctx context.Context, req Request, actor Actor) (View, er
 	if p != nil {
 		return View{}, p
 	}
+	return s.submit(ctx, v, nil, actor, now)
+}
+
+// submit records a validated application: a first one (r nil) or a replacement of the
+// person's card (replace.go). Both take the same per-person lock and the same one-open-
+// application rule; a first application then needs no card in use, a replacement a card
+// the rules let it replace.
+func (s *Service) submit(ctx context.Context, v Validated, r *replacement, actor Actor, now time.Time) (View, error) {
 	if actor.ID != "" && !validOpaqueID(actor.ID) {
 		return View{}, problem.Invalid("the operator id is not valid", problem.Field("operator", "must be an opaque id of 1–64 letters, digits or ._:@-"))
 	}
@@ -205,7 +232,17 @@ func (s *Service) Apply(ctx context.Context, req Request, actor Actor) (View, er
 			return View{}, err
 		}
 	}
-	personID, err := s.ensurePerson(ctx, v.ID.Canonical(), v.Details.DisplayName(), v.Details.Phone)
+	var personID string
+	var err error
+	if r == nil {
+		personID, err = s.ensurePerson(ctx, v.ID.Canonical(), v.Details.DisplayName(), v.Details.Phone)
+	} else {
+		// A replacement is for someone the register knows: no card, no person.
+		personID, err = s.People.FindByIDNumber(ctx, v.ID.Canonical())
+		if err == nil && personID == "" {
+			return View{}, noCardToReplace()
+		}
+	}
 	if err != nil {
 		return View{}, err
 	}
@@ -222,23 +259,48 @@ func (s *Service) Apply(ctx context.Context, req Request, actor Actor) (View, er
 		actor.ID = personID
 	}
 	actor.Channel = string(v.Channel)
-	ev, err := events.New(events.ApplicationSubmitted, Source, appID, events.ApplicationSubmittedData{
-		ApplicationID: appID, Channel: v.Channel, PersonRef: personID, SubmittedAt: now.UTC()})
-	if err != nil {
-		return View{}, err
-	}
+	a := row{ID: appID, PersonID: personID, Channel: string(v.Channel), IDKind: v.ID.Kind.String(), Status: Submitted,
+		StatusSince: now, CreatedAt: now, Kind: events.KindFirst}
 	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('sscard.application:' || $1, 0))`, personID); err != nil {
 			return err
 		}
-		if err := s.checkOneCard(ctx, tx, personID); err != nil {
+		if err := checkNoOpenApplication(ctx, tx, personID); err != nil {
+			return err
+		}
+		var photo *priorPhoto
+		if r == nil {
+			if err := checkNoCardInUse(ctx, tx, personID); err != nil {
+				return err
+			}
+		} else {
+			old, err := s.replaceable(ctx, tx, personID, r, now)
+			if err != nil {
+				return err
+			}
+			a.Kind, a.ReplacesCardID, a.ReplacesCardNo, a.ReplaceReason = r.kind, &old.id, &old.no, &r.reason
+			if r.reusePhoto {
+				if photo, err = s.photoOnRecord(ctx, tx, old.no, now); err != nil {
+					return err
+				}
+			}
+		}
+		ev, err := events.New(events.ApplicationSubmitted, Source, appID, events.ApplicationSubmittedData{
+			ApplicationID: appID, Channel: v.Channel, PersonRef: personID, SubmittedAt: now.UTC(),
+			Kind: kindInEvent(a.Kind), ReplacesCardID: str(a.ReplacesCardID)})
+		if err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO applications (application_id, person_id, channel, id_kind, kiosk_id, details_enc,
-			status, status_since, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8)`,
-			appID, personID, string(v.Channel), v.ID.Kind.String(), nullable(v.KioskID), sealed, Submitted, now); err != nil {
-			if isUniqueViolation(err, "applications_one_open") {
+			status, status_since, created_at, updated_at, kind, replaces_card_id, replaces_card_no, replace_reason)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8, $9, $10, $11, $12)`,
+			appID, personID, string(v.Channel), v.ID.Kind.String(), nullable(v.KioskID), sealed, Submitted, now,
+			a.Kind, a.ReplacesCardID, a.ReplacesCardNo, a.ReplaceReason); err != nil {
+			switch {
+			case isUniqueViolation(err, "applications_one_open"):
 				return openApplicationConflict("")
+			case isUniqueViolation(err, "applications_replaces_once"):
+				return alreadyReplaced()
 			}
 			return err
 		}
@@ -247,18 +309,26 @@ func (s *Service) Apply(ctx context.Context, req Request, actor Actor) (View, er
 			appID, Submitted, ActSubmit, actor.Channel, actor.ID, now, nullable(actor.RequestID), ev.ID()); err != nil {
 			return err
 		}
+		detail := map[string]string{"to": string(Submitted), "idKind": v.ID.Kind.String()}
+		if r != nil {
+			detail["kind"], detail["replacesCard"], detail["reason"] = string(a.Kind), *a.ReplacesCardID, r.reason
+		}
 		if _, err := s.Audit.AppendTx(ctx, tx, audit.Entry{Actor: actor.ID, Channel: actor.Channel, Action: "application.submit",
-			ObjectType: "application", ObjectID: appID, RequestID: actor.RequestID,
-			Detail: map[string]string{"to": string(Submitted), "idKind": v.ID.Kind.String()}}); err != nil {
+			ObjectType: "application", ObjectID: appID, RequestID: actor.RequestID, Detail: detail}); err != nil {
 			return err
 		}
-		return outbox.Enqueue(ctx, tx, Producer, "", ev)
+		if err := outbox.Enqueue(ctx, tx, Producer, "", ev); err != nil {
+			return err
+		}
+		if photo != nil {
+			return s.reusePhoto(ctx, tx, &a, photo, actor, now)
+		}
+		return nil
 	})
 	if err != nil {
 		return View{}, err
 	}
-	return s.view(row{ID: appID, PersonID: personID, Channel: string(v.Channel), IDKind: v.ID.Kind.String(),
-		Status: Submitted, StatusSince: now, CreatedAt: now}, v.ID.Number, v.Details, nil), nil
+	return s.view(a, v.ID.Number, v.Details, nil), nil
 }
 
 func openApplicationConflict(state Status) *problem.Problem {
@@ -270,9 +340,9 @@ func openApplicationConflict(state Status) *problem.Problem {
 	return p
 }
 
-// checkOneCard refuses a person with an open application or a card in use (the card
-// register, migration 004; a cancelled card is not in use).
-func (s *Service) checkOneCard(ctx context.Context, tx pgx.Tx, personID string) error {
+// checkNoOpenApplication refuses a person with an open application: first or replacement,
+// one at a time.
+func checkNoOpenApplication(ctx context.Context, tx pgx.Tx, personID string) error {
 	var open *string
 	err := tx.QueryRow(ctx, `SELECT status FROM applications WHERE person_id = $1 AND status NOT IN ('activated', 'withdrawn')
 		LIMIT 1`, personID).Scan(&open)
@@ -282,8 +352,14 @@ func (s *Service) checkOneCard(ctx context.Context, tx pgx.Tx, personID string) 
 	if open != nil {
 		return openApplicationConflict(Status(*open))
 	}
+	return nil
+}
+
+// checkNoCardInUse refuses a first application from a person with a card in use (the
+// card register, migration 004; a cancelled card is not in use).
+func checkNoCardInUse(ctx context.Context, tx pgx.Tx, personID string) error {
 	var inUse bool
-	err = tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM cards WHERE person_id = $1 AND status <> 'cancelled')`, personID).Scan(&inUse)
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM cards WHERE person_id = $1 AND status <> 'cancelled')`, personID).Scan(&inUse)
 	if err != nil {
 		return err
 	}
@@ -454,9 +530,10 @@ func (s *Service) AuditPhoto(ctx context.Context, id string, result events.Audit
 	return s.Get(ctx, id, false)
 }
 
-// Activate records that the holder activated (启用) the delivered card. When the cards
-// table (004) exists the card is issued there in status normal in the same transaction,
-// so loss-report can act on it from then on.
+// Activate records that the holder activated (启用) the delivered card. The card is issued
+// into the card register (004) in status normal in the same transaction, so loss-report
+// can act on it from then on; activating a replacement also cancels the card it replaces
+// (replace.go), so the person never holds two usable cards.
 func (s *Service) Activate(ctx context.Context, id string, actor Actor) (View, error) {
 	if actor.Channel == "" {
 		actor.Channel = "h5"
@@ -473,6 +550,14 @@ func (s *Service) Activate(ctx context.Context, id string, actor Actor) (View, e
 		if actor.ID == "" {
 			actor.ID = a.PersonID
 		}
+		if _, ok := Next(a.Status, ActActivate); !ok {
+			return illegal(ActActivate, a.Status)
+		}
+		// The replaced card goes first: shared/card locks card rows before the audit chain,
+		// and so must we, or a loss report on that card could deadlock with us.
+		if err := s.cancelReplaced(ctx, tx, &a, actor, at); err != nil {
+			return err
+		}
 		ev, err := notice(&a, Activated, map[string]string{"cardNo": str(a.CardNo)})
 		if err != nil {
 			return err
@@ -480,7 +565,7 @@ func (s *Service) Activate(ctx context.Context, id string, actor Actor) (View, e
 		if err := s.transition(ctx, tx, &a, change{action: ActActivate, actor: actor, events: []event.Event{ev}}, at); err != nil {
 			return err
 		}
-		return issueCard(ctx, tx, &a, actor, at)
+		return s.issueCard(ctx, tx, &a, actor, at)
 	})
 	if err != nil {
 		return View{}, err
@@ -490,12 +575,11 @@ func (s *Service) Activate(ctx context.Context, id string, actor Actor) (View, e
 
 // issueCard records the activated card in the card register (shared/card, migration
 // 004) in the activation's transaction: status normal, issue history, audit entry.
-func issueCard(ctx context.Context, tx pgx.Tx, a *row, actor Actor, at time.Time) error {
+func (s *Service) issueCard(ctx context.Context, tx pgx.Tx, a *row, actor Actor, at time.Time) error {
 	if a.CardNo == nil {
 		return errors.New("activated application has no card number")
 	}
-	cards := &card.Service{Config: card.Config{Codes: card.DefaultCodes()}, Now: func() time.Time { return at }}
-	_, err := cards.CreateTx(ctx, tx, card.NewCard{CardNo: *a.CardNo, PersonID: a.PersonID, Actor: actor.ID,
+	_, err := s.cardRegister(at).CreateTx(ctx, tx, card.NewCard{CardNo: *a.CardNo, PersonID: a.PersonID, Actor: actor.ID,
 		Channel: actor.Channel, RequestID: actor.RequestID})
 	if err != nil {
 		return fmt.Errorf("issue card: %w", err)
@@ -556,7 +640,8 @@ func (s *Service) view(a row, idNumber string, d Details, hist []Step) View {
 		CardName: mask.Name(d.CardName + d.CardNameExt), NameExtended: d.CardNameExt != "", Nationality: d.Nationality,
 		Ethnicity: d.Ethnicity, Phone: mask.Phone(d.Phone), PhotoReason: str(a.PhotoReason), HasPhoto: a.PhotoObject != nil,
 		BatchNo: str(a.BatchNo), CardNo: str(a.CardNo), WaybillNo: str(a.WaybillNo), SubmittedAt: a.CreatedAt.In(events.ChinaTime),
-		History: hist}
+		History: hist, Kind: a.Kind, KindLabel: KindLabel(a.Kind), ReplacesCardID: str(a.ReplacesCardID),
+		ReplacesCardNo: str(a.ReplacesCardNo), ReplaceReason: str(a.ReplaceReason)}
 	if d.EnglishName != "" && d.Name != "" {
 		v.EnglishName = mask.Name(d.EnglishName)
 	}

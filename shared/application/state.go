@@ -8,6 +8,9 @@ type Status string
 // The states. An application goes submitted → photo_pending_audit → photo_approved |
 // photo_rejected (a new photo: photo_pending_audit again) → in_production → mailed
 // (waybill) → delivered → activated. withdrawn ends an application before production.
+// A replacement (补换卡, replace.go) follows the same path; one that reuses the photo on
+// record goes submitted → photo_approved at once (photo.reuse), and its activation
+// cancels the card it replaces.
 const (
 	Submitted         Status = "submitted"
 	PhotoPendingAudit Status = "photo_pending_audit"
@@ -52,6 +55,7 @@ type Action string
 const (
 	ActSubmit     Action = "submit"
 	ActPhoto      Action = "photo.submit"
+	ActReusePhoto Action = "photo.reuse" // a replacement takes over the approved photo on record
 	ActApprove    Action = "photo.approve"
 	ActReject     Action = "photo.reject"
 	ActProduce    Action = "production.start"
@@ -69,6 +73,7 @@ var transitions = map[Action]struct {
 	// A new photo may replace one still waiting for audit or one that was rejected.
 	ActPhoto:      {[]Status{Submitted, PhotoPendingAudit, PhotoRejected}, PhotoPendingAudit},
 	ActApprove:    {[]Status{PhotoPendingAudit}, PhotoApproved},
+	ActReusePhoto: {[]Status{Submitted}, PhotoApproved},
 	ActReject:     {[]Status{PhotoPendingAudit}, PhotoRejected},
 	ActProduce:    {[]Status{PhotoApproved}, InProduction},
 	ActMail:       {[]Status{InProduction}, Mailed},

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/sscard/platform/shared/card"
 	"github.com/sscard/platform/shared/person"
 	"github.com/sscard/platform/shared/pii"
 	"github.com/sscard/platform/shared/platform"
@@ -67,8 +68,9 @@ func (s *Service) SweepOrphanPhotos(ctx context.Context, store S3Store, grace ti
 
 // Open wires the service of a function instance: the person register and the sealing of
 // the applicant's details share one keyring (pii-kek, pii-index-key), photos go to
-// PhotoBucket, the audit log signs checkpoints when audit-sign-key is mounted, and the
-// producer and carrier are simulated (no public API exists).
+// PhotoBucket, the audit log signs checkpoints when audit-sign-key is mounted, the card
+// register uses the province's card settings, and the producer and carrier are simulated
+// (no public API exists).
 func Open(d *platform.Deps) (*Service, error) {
 	if d.Postgres == nil || d.S3 == nil {
 		return nil, errors.New("card applications need Postgres and the object store")
@@ -77,6 +79,13 @@ func Open(d *platform.Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The card register's settings are loss-report's (card_status_codes …): the events of
+	// cards card-apply cancels must carry the province's codes too.
+	cards, err := card.LoadConfig(d.Env)
+	if err != nil {
+		return nil, err
+	}
 	return &Service{Pool: d.Postgres, People: person.NewStore(d.Postgres, kr), Sealer: kr, Audit: d.Audit,
-		Photos: S3Store{Client: d.S3, Bucket: PhotoBucket}, Reports: S3Store{Client: d.S3, Bucket: ReportBucket}, Factory: SimFactory{}, Unavailable: d.Unavailable}, nil
+		Photos: S3Store{Client: d.S3, Bucket: PhotoBucket}, Reports: S3Store{Client: d.S3, Bucket: ReportBucket}, Factory: SimFactory{},
+		Cards: cards, Unavailable: d.Unavailable}, nil
 }
