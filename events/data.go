@@ -220,10 +220,10 @@ type CardStatusChangedData struct {
 	// Channel where the change was requested.
 	Channel   Channel   `json:"channel" event:"required"`
 	ChangedAt time.Time `json:"changedAt" event:"required"`
-	// BlacklistVersion is the blacklist version including this change;
-	// kiosks and banks compare it with what they hold to decide whether to
-	// resync.
-	BlacklistVersion int64 `json:"blacklistVersion" event:"required,min=1"`
+	// StatusVersion numbers the card's status changes (1 for the first after
+	// issue). Consumers that may see changes out of order (retries) keep the
+	// highest per card; terminals sync the blacklist by its own version.
+	StatusVersion int64 `json:"statusVersion" event:"required,min=1"`
 }
 
 // Validate rejects no-op transitions, which would bump the blacklist

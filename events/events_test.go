@@ -34,7 +34,7 @@ func sampleData(t Type) (source, subject string, data any) {
 	case CardStatusChanged:
 		return "/functions/loss-report", "CARD-77", CardStatusChangedData{
 			CardID: "CARD-77", From: "1", To: "2", Reason: "loss-report", Channel: ChannelOutlet,
-			ChangedAt: sampleTime, BlacklistVersion: 42,
+			ChangedAt: sampleTime, StatusVersion: 42,
 		}
 	case ReconciliationCompleted:
 		return "/functions/reconcile", "RUN-20250313-ICBC", ReconciliationCompletedData{
@@ -234,10 +234,10 @@ func TestValidateRejects(t *testing.T) {
 			`{"applicationId":"A","channel":"h5","personRef":"P","submittedAt":"2025-03-14T01:30:00Z","kind":"upgrade","replacesCardId":"card-1"}`), "data.kind"},
 		{"bad business date", rawEvent(DiscrepancyFound, "/functions/reconcile",
 			`{"runId":"R","businessDate":"2025-02-30","kind":"short","amountFen":1,"txnRef":"T"}`), "data.businessDate"},
-		{"blacklist version zero", rawEvent(CardStatusChanged, "/functions/loss-report",
-			`{"cardId":"C","from":"1","to":"2","reason":"r","channel":"h5","changedAt":"2025-03-14T01:30:00Z","blacklistVersion":0}`), "data.blacklistVersion"},
+		{"status version zero", rawEvent(CardStatusChanged, "/functions/loss-report",
+			`{"cardId":"C","from":"1","to":"2","reason":"r","channel":"h5","changedAt":"2025-03-14T01:30:00Z","statusVersion":0}`), "data.statusVersion"},
 		{"no-op status change", rawEvent(CardStatusChanged, "/functions/loss-report",
-			`{"cardId":"C","from":"1","to":"1","reason":"r","channel":"h5","changedAt":"2025-03-14T01:30:00Z","blacklistVersion":3}`), "data.to"},
+			`{"cardId":"C","from":"1","to":"1","reason":"r","channel":"h5","changedAt":"2025-03-14T01:30:00Z","statusVersion":3}`), "data.to"},
 		{"sms param not a string", rawEvent(SMSRequested, "/functions/qr-code",
 			`{"messageId":"M","template":"T","params":{"n":1},"recipientRef":"P","purpose":"code"}`), "data.params"},
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sscard/platform/shared/channelauth"
 	"github.com/sscard/platform/tests/testenv"
 )
 
@@ -25,6 +26,7 @@ func TestCardReplace_ReissueAndRenewalThroughTheGateway(t *testing.T) {
 	ensurePhotoBucket(t, p.env)
 	const apply, loss = "/function/card-apply", "/function/loss-report"
 	jsonH := http.Header{"Content-Type": {"application/json"}}
+	outlet := p.register(t, "outlet-replace-01", channelauth.KindOutlet, nil)
 	call := func(method, path string, body any, want int, out any) []byte {
 		t.Helper()
 		var b []byte
@@ -63,10 +65,9 @@ func TestCardReplace_ReissueAndRenewalThroughTheGateway(t *testing.T) {
 	}
 	approve := func(id string) {
 		t.Helper()
-		resp, b := p.do(t, "POST", apply+"/applications/"+id+"/photo-audit",
-			http.Header{"Content-Type": {"application/json"}, "X-Operator-Id": {"auditor-1"}}, []byte(`{"result":"approved"}`))
-		if resp.StatusCode != 200 {
-			t.Fatalf("audit: %d %s", resp.StatusCode, b)
+		// The photo audit is the outlet's, a signed caller (shared/channelauth).
+		if r := outlet.do(t, "card-apply", "POST", "/applications/"+id+"/photo-audit", jsonH, []byte(`{"result":"approved"}`)); r.StatusCode != 200 {
+			t.Fatalf("audit: %d %s", r.StatusCode, r.Body)
 		}
 	}
 	cardStatus := func(no string) (status string, listed bool) {

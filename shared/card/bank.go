@@ -18,13 +18,13 @@ import (
 // bank that runs the card's financial account). Banks publish no common interface; this
 // is the contract an adapter meets:
 //
-//   - Notify tells the bank that card CardNo now has status code ToCode, as of blacklist
-//     version BlacklistVersion. RequestID identifies the change: a bank acknowledges a
+//   - Notify tells the bank that card CardNo now has status code ToCode, as of the card's
+//     change number StatusVersion. RequestID identifies the change: a bank acknowledges a
 //     repeated request again, with the same reference, and changes nothing.
 //   - A bank that cannot take the request now returns an error (ErrBankUnavailable or
 //     any other); the event is then redelivered by the broker until the bank takes it.
 //   - Changes may arrive out of order (retries); the bank keeps the one with the highest
-//     BlacklistVersion.
+//     StatusVersion.
 type Bank interface {
 	Name() string
 	Notify(ctx context.Context, c BankChange) (BankAck, error)
@@ -35,7 +35,7 @@ type BankChange struct {
 	RequestID        string
 	CardNo           string
 	FromCode, ToCode string
-	BlacklistVersion int64
+	StatusVersion    int64
 	ChangedAt        time.Time
 }
 
@@ -74,14 +74,14 @@ func (s *Service) SyncBank(ctx context.Context, tx pgx.Tx, ev event.Event) error
 		return errors.New("card: no bank adapter configured")
 	}
 	ack, err := s.Bank.Notify(ctx, BankChange{RequestID: ev.ID(), CardNo: cardNo, FromCode: d.From, ToCode: d.To,
-		BlacklistVersion: d.BlacklistVersion, ChangedAt: d.ChangedAt})
+		StatusVersion: d.StatusVersion, ChangedAt: d.ChangedAt})
 	if err != nil {
 		return err
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO bank_sync_acks (bank, event_source, event_id, card_id, status_code,
-			blacklist_version, ack_ref, acked_at)
+			status_version, ack_ref, acked_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
-		s.Bank.Name(), ev.Source(), ev.ID(), d.CardID, d.To, d.BlacklistVersion, ack.Ref, s.now())
+		s.Bank.Name(), ev.Source(), ev.ID(), d.CardID, d.To, d.StatusVersion, ack.Ref, s.now())
 	return err
 }
 
@@ -119,12 +119,12 @@ func (b *SimulatedBank) Notify(ctx context.Context, c BankChange) (BankAck, erro
 			return nil
 		}
 		var deliveries int
-		if err := tx.QueryRow(ctx, `INSERT INTO bank_sim_requests (request_id, card_no, status_code, blacklist_version,
+		if err := tx.QueryRow(ctx, `INSERT INTO bank_sim_requests (request_id, card_no, status_code, status_version,
 				ack_ref, received_at)
 			VALUES ($1, $2, $3, $4, $5, $6)
 			ON CONFLICT (request_id) DO UPDATE SET deliveries = bank_sim_requests.deliveries + 1
 			RETURNING ack_ref, deliveries`,
-			c.RequestID, c.CardNo, c.ToCode, c.BlacklistVersion, "SIMBANK-"+uuid.NewString(), now()).
+			c.RequestID, c.CardNo, c.ToCode, c.StatusVersion, "SIMBANK-"+uuid.NewString(), now()).
 			Scan(&ack.Ref, &deliveries); err != nil {
 			return err
 		}
@@ -132,12 +132,12 @@ func (b *SimulatedBank) Notify(ctx context.Context, c BankChange) (BankAck, erro
 		if ack.Duplicate {
 			return nil
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO bank_sim_cards (card_no, status_code, blacklist_version, updated_at)
+		_, err = tx.Exec(ctx, `INSERT INTO bank_sim_cards (card_no, status_code, status_version, updated_at)
 			VALUES ($1, $2, $3, $4)
 			ON CONFLICT (card_no) DO UPDATE SET status_code = EXCLUDED.status_code,
-				blacklist_version = EXCLUDED.blacklist_version, updated_at = EXCLUDED.updated_at
-			WHERE bank_sim_cards.blacklist_version < EXCLUDED.blacklist_version`,
-			c.CardNo, c.ToCode, c.BlacklistVersion, now())
+				status_version = EXCLUDED.status_version, updated_at = EXCLUDED.updated_at
+			WHERE bank_sim_cards.status_version < EXCLUDED.status_version`,
+			c.CardNo, c.ToCode, c.StatusVersion, now())
 		return err
 	})
 	if err != nil {
@@ -157,20 +157,20 @@ func (b *SimulatedBank) SetFailing(ctx context.Context, failing bool) error {
 
 // BankCard is a card as the simulated bank knows it.
 type BankCard struct {
-	CardNo           string `json:"cardNo"`
-	StatusCode       string `json:"statusCode"`
-	BlacklistVersion int64  `json:"blacklistVersion"`
-	Requests         int    `json:"requests"`   // distinct requests acknowledged for the card
-	Deliveries       int    `json:"deliveries"` // all deliveries, repeats included
+	CardNo        string `json:"cardNo"`
+	StatusCode    string `json:"statusCode"`
+	StatusVersion int64  `json:"statusVersion"`
+	Requests      int    `json:"requests"`   // distinct requests acknowledged for the card
+	Deliveries    int    `json:"deliveries"` // all deliveries, repeats included
 }
 
 // Card returns what the simulated bank knows of cardNo (ErrNotFound: nothing).
 func (b *SimulatedBank) Card(ctx context.Context, cardNo string) (BankCard, error) {
 	c := BankCard{CardNo: cardNo}
-	err := b.Pool.QueryRow(ctx, `SELECT c.status_code, c.blacklist_version,
+	err := b.Pool.QueryRow(ctx, `SELECT c.status_code, c.status_version,
 			(SELECT count(*) FROM bank_sim_requests r WHERE r.card_no = c.card_no),
 			(SELECT coalesce(sum(deliveries), 0) FROM bank_sim_requests r WHERE r.card_no = c.card_no)
-		FROM bank_sim_cards c WHERE c.card_no = $1`, cardNo).Scan(&c.StatusCode, &c.BlacklistVersion, &c.Requests, &c.Deliveries)
+		FROM bank_sim_cards c WHERE c.card_no = $1`, cardNo).Scan(&c.StatusCode, &c.StatusVersion, &c.Requests, &c.Deliveries)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return BankCard{}, ErrNotFound
 	}

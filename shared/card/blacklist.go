@@ -10,8 +10,8 @@ import (
 )
 
 // The blacklist is the set of card numbers terminals must refuse: cards under temporary
-// or formal loss, and cancelled cards. Every status change is one blacklist change with
-// the next version: "add" when the card's new status is listed (again, for a loss made
+// or formal loss, and cancelled cards. Every status change is one blacklist change, which
+// gets the next version when sequenced (see Sequence): "add" when the card's new status is listed (again, for a loss made
 // formal or a lost card cancelled — the entry's status changes), "remove" when it is
 // normal again (unlock, lapse). A cancelled card stays listed for good.
 //
@@ -100,10 +100,112 @@ func collapse(changes []blChange, codes Codes) (adds, removes []Entry) {
 	return adds, removes
 }
 
+// blacklistLock is the advisory lock of the sequencer ("sscard.blacklist").
+const blacklistLock int64 = 0x53534341524442
+
+// sequenceBatch is the most changes one sequencing transaction numbers.
+const sequenceBatch = 1000
+
+// Sequence numbers the committed blacklist changes that have no version yet, in the order
+// they were recorded, and applies them to the listed cards and the current version, all
+// in one transaction under the sequencer lock. A status change only inserts its change
+// row, so changes of different cards never wait for each other; every reader of the
+// blacklist sequences first, so the version it reports covers every change committed
+// before it asked. (Changes of one card are recorded in order under the card's row lock,
+// so they are numbered in order too.) It returns how many changes it numbered.
+func (s *Service) Sequence(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := s.sequenceBatch(ctx)
+		total += n
+		if err != nil || n < sequenceBatch {
+			return total, err
+		}
+	}
+}
+
+type pendingChange struct {
+	ID     int64
+	CardID string
+	CardNo string
+	Op     string
+	Status Status
+	At     time.Time
+}
+
+func (s *Service) sequenceBatch(ctx context.Context) (int, error) {
+	n := 0
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		// Most reads find nothing to number: answer them without the lock.
+		var pending bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM blacklist_changes WHERE version IS NULL)`).Scan(&pending); err != nil || !pending {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, blacklistLock); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT change_id, card_id, card_no, op, status, at FROM blacklist_changes
+			WHERE version IS NULL ORDER BY change_id LIMIT $1`, sequenceBatch)
+		if err != nil {
+			return err
+		}
+		changes, err := pgx.CollectRows(rows, pgx.RowToStructByPos[pendingChange])
+		if err != nil || len(changes) == 0 {
+			return err
+		}
+		var version int64
+		if err := tx.QueryRow(ctx, `SELECT version FROM blacklist_meta FOR UPDATE`).Scan(&version); err != nil {
+			return err
+		}
+		ids := make([]int64, len(changes))
+		versions := make([]int64, len(changes))
+		newest := map[string]int{} // card number → index of its newest change in this batch
+		for i, c := range changes {
+			version++
+			ids[i], versions[i] = c.ID, version
+			newest[c.CardNo] = i
+		}
+		var removed, addNo, addID, addStatus []string
+		var addVersion []int64
+		var addAt []time.Time
+		for no, i := range newest {
+			c := changes[i]
+			if c.Op == "add" {
+				addNo, addID, addStatus = append(addNo, no), append(addID, c.CardID), append(addStatus, string(c.Status))
+				addVersion, addAt = append(addVersion, versions[i]), append(addAt, c.At)
+			} else {
+				removed = append(removed, no)
+			}
+		}
+		b := &pgx.Batch{}
+		b.Queue(`UPDATE blacklist_changes c SET version = u.version
+			FROM unnest($1::bigint[], $2::bigint[]) AS u(id, version) WHERE c.change_id = u.id`, ids, versions)
+		b.Queue(`DELETE FROM blacklist_entries WHERE card_no = ANY($1)`, removed)
+		b.Queue(`INSERT INTO blacklist_entries (card_no, card_id, status, version, since)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[])
+			ON CONFLICT (card_no) DO UPDATE SET status = EXCLUDED.status, version = EXCLUDED.version`,
+			addNo, addID, addStatus, addVersion, addAt)
+		b.Queue(`UPDATE blacklist_meta SET version = $1`, version)
+		n = len(changes)
+		return tx.SendBatch(ctx, b).Close()
+	})
+	return n, err
+}
+
 // readOnly runs fn in a REPEATABLE READ read-only transaction: one consistent view of the
 // counter and the tables, whatever commits meanwhile.
 func (s *Service) readOnly(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return pgx.BeginTxFunc(ctx, s.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
+}
+
+// settle brings the blacklist up to now before it is read: expired temporary losses
+// lapse, and every committed change is numbered.
+func (s *Service) settle(ctx context.Context) error {
+	if _, err := s.Lapse(ctx, s.now()); err != nil {
+		return err
+	}
+	_, err := s.Sequence(ctx)
+	return err
 }
 
 // Delta returns the changes after version since, at most limit of them (0: the default),
@@ -118,7 +220,7 @@ func (s *Service) Delta(ctx context.Context, since int64, limit int) (Delta, err
 	if limit < 1 || limit > MaxDeltaLimit {
 		return Delta{}, invalid("limit", "want 1 to 10000")
 	}
-	if _, err := s.Lapse(ctx, s.now()); err != nil {
+	if err := s.settle(ctx); err != nil {
 		return Delta{}, err
 	}
 	d := Delta{Since: since, Adds: []Entry{}, Removes: []Entry{}}
@@ -153,7 +255,7 @@ func (s *Service) Delta(ctx context.Context, since int64, limit int) (Delta, err
 // Snapshot returns every listed card and the version it is complete at. Expired
 // temporary losses are lapsed first.
 func (s *Service) Snapshot(ctx context.Context) (Snapshot, error) {
-	if _, err := s.Lapse(ctx, s.now()); err != nil {
+	if err := s.settle(ctx); err != nil {
 		return Snapshot{}, err
 	}
 	snap := Snapshot{Cards: []Entry{}}
@@ -185,6 +287,9 @@ func (s *Service) Check(ctx context.Context, cardNo string) (Check, error) {
 	}
 	c, err := s.Get(ctx, no)
 	if err != nil {
+		return Check{}, err
+	}
+	if _, err := s.Sequence(ctx); err != nil {
 		return Check{}, err
 	}
 	out := Check{CardNo: c.No, Listed: c.Listed, Status: c.Status, StatusCode: c.StatusCode}

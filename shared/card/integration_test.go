@@ -117,6 +117,10 @@ type counts struct {
 func countsOf(t testing.TB, pool *pgxpool.Pool, cardID string) counts {
 	t.Helper()
 	var c counts
+	// The blacklist version is drawn when a change is sequenced, as every reader does.
+	if _, err := (&card.Service{Pool: pool}).Sequence(ctx); err != nil {
+		t.Fatal(err)
+	}
 	err := pool.QueryRow(ctx, `SELECT
 		(SELECT count(*) FROM card_status_history WHERE card_id = $1),
 		(SELECT count(*) FROM blacklist_changes WHERE card_id = $1),
@@ -177,7 +181,7 @@ func TestChange_EveryTransition(t *testing.T) {
 			}
 			after := countsOf(t, pool, c.ID)
 			if res.Card.Status != tr.To || res.From != tr.From || res.Card.StatusCode != codes.Code(tr.To) ||
-				res.Card.Listed != tr.To.Listed() || res.BlacklistVersion != after.version {
+				res.Card.Listed != tr.To.Listed() || res.Card.Version != c.Version+1 {
 				t.Errorf("result: %+v", res)
 			}
 			if after.history != before.history+1 || after.blacklist != before.blacklist+1 || after.outbox != before.outbox+1 ||
@@ -186,17 +190,17 @@ func TestChange_EveryTransition(t *testing.T) {
 			}
 			got, err := svc.Get(ctx, c.ID)
 			if err != nil || got.Status != tr.To || (got.TempLossExpiresAt != nil) != (tr.To == card.TemporaryLoss) ||
-				got.BlacklistVersion != after.version {
+				got.Version != res.Card.Version {
 				t.Errorf("stored card: %+v %v", got, err)
 			}
 			h, err := svc.History(ctx, c.No)
 			if last := h[len(h)-1]; err != nil || last.From != tr.From || last.To != tr.To || last.Action != tr.Action ||
-				last.Channel != string(tr.Channels[0]) || last.BlacklistVersion != after.version || last.Seq != got.Version {
+				last.Channel != string(tr.Channels[0]) || last.Seq != got.Version {
 				t.Errorf("history: %+v %v", h, err)
 			}
 			evs := outboxEvents(t, pool, c.ID)
 			d := statusData(t, evs[len(evs)-1])
-			if d.From != codes.Code(tr.From) || d.To != codes.Code(tr.To) || d.BlacklistVersion != after.version || d.CardID != c.ID {
+			if d.From != codes.Code(tr.From) || d.To != codes.Code(tr.To) || d.StatusVersion != got.Version || d.CardID != c.ID {
 				t.Errorf("event data: %+v", d)
 			}
 			var op, detail string
@@ -254,8 +258,17 @@ func TestChange_EveryTransition(t *testing.T) {
 	if _, err := svc.Create(ctx, card.NewCard{CardNo: strings.ToLower(existing.No)}); !errors.Is(err, card.ErrCardExists) {
 		t.Errorf("duplicate card number: %v", err)
 	}
+	verifyAudit(t, pool)
+}
+
+// verifyAudit seals what is pending (the function's sealer would) and checks the chain.
+func verifyAudit(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	if _, err := (&audit.Log{}).Seal(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
 	r, err := audit.Verify(ctx, pool)
-	if err != nil || r.Broken != nil {
+	if err != nil || r.Broken != nil || r.Entries == 0 || r.Pending != 0 {
 		t.Errorf("audit chain: %+v %v", r, err)
 	}
 }
@@ -306,8 +319,19 @@ func TestChange_ConcurrentChangesSerialise(t *testing.T) {
 		if h[i].Seq != int64(i) || h[i].From != h[i-1].To {
 			t.Errorf("history row %d does not follow row %d: %+v after %+v", i, i-1, h[i], h[i-1])
 		}
-		if h[i].BlacklistVersion <= h[i-1].BlacklistVersion {
-			t.Errorf("blacklist versions out of order at row %d", i)
+	}
+	// The card's blacklist changes were numbered in the order of its status changes.
+	if _, err := svc.Sequence(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rows, _ := pool.Query(ctx, `SELECT status_version FROM blacklist_changes WHERE card_id = $1 ORDER BY version`, c.ID)
+	sv, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil || len(sv) != ok {
+		t.Fatalf("blacklist changes %v %v", sv, err)
+	}
+	for i, v := range sv {
+		if v != int64(i+1) {
+			t.Errorf("blacklist change %d is the card's change %d: versions out of order", i+1, v)
 		}
 	}
 	got, _ := svc.Get(ctx, c.ID)
@@ -318,13 +342,11 @@ func TestChange_ConcurrentChangesSerialise(t *testing.T) {
 	evs := outboxEvents(t, pool, c.ID)
 	for i, ev := range evs {
 		d := statusData(t, ev)
-		if d.BlacklistVersion != h[i+1].BlacklistVersion {
-			t.Errorf("event %d carries version %d, history %d", i, d.BlacklistVersion, h[i+1].BlacklistVersion)
+		if d.StatusVersion != h[i+1].Seq {
+			t.Errorf("event %d carries version %d, history %d", i, d.StatusVersion, h[i+1].Seq)
 		}
 	}
-	if r, err := audit.Verify(ctx, pool); err != nil || r.Broken != nil {
-		t.Errorf("audit chain: %+v %v", r, err)
-	}
+	verifyAudit(t, pool)
 }
 
 func TestLapse_TemporaryLossReturnsToNormal(t *testing.T) {
@@ -621,7 +643,7 @@ func TestChange_EventCommitsWithTheChange(t *testing.T) {
 	if len(evs) != 1 || evs[0].ID() != res.EventID || evs[0].Source() != card.Source || evs[0].Type() != string(events.CardStatusChanged) {
 		t.Fatalf("committed: want the one event, got %v", evs)
 	}
-	if d := statusData(t, evs[0]); d.BlacklistVersion != res.BlacklistVersion || d.Channel != events.ChannelH5 || d.Reason != "lost" {
+	if d := statusData(t, evs[0]); d.StatusVersion != res.Card.Version || d.Channel != events.ChannelH5 || d.Reason != "lost" {
 		t.Errorf("event data: %+v", d)
 	}
 }
@@ -672,18 +694,18 @@ func TestSyncBank_RetriedUntilTheBankAcknowledges(t *testing.T) {
 		}
 	}
 	bc, err := bank.Card(ctx, c.No)
-	if err != nil || bc.StatusCode != "1" || bc.BlacklistVersion != unlocked.BlacklistVersion || bc.Requests != 2 || bc.Deliveries != 2 {
+	if err != nil || bc.StatusCode != "1" || bc.StatusVersion != unlocked.Card.Version || bc.Requests != 2 || bc.Deliveries != 2 {
 		t.Errorf("bank state: %+v %v", bc, err)
 	}
 	_ = pool.QueryRow(ctx, `SELECT count(*) FROM bank_sync_acks WHERE card_id = $1`, c.ID).Scan(&acks)
 	if acks != 2 {
 		t.Errorf("want 2 acknowledgements recorded, got %d", acks)
 	}
-	if got, _ := svc.Get(ctx, c.ID); got.BankSyncedVersion != unlocked.BlacklistVersion || lost.BlacklistVersion >= unlocked.BlacklistVersion {
+	if got, _ := svc.Get(ctx, c.ID); got.BankSyncedVersion != unlocked.Card.Version || lost.Card.Version >= unlocked.Card.Version {
 		t.Errorf("card bank sync: %+v", got)
 	}
 	// The bank itself is idempotent on the request: a repeat is acknowledged with the same reference.
-	ch := card.BankChange{RequestID: "r-1", CardNo: c.No, FromCode: "1", ToCode: "4", BlacklistVersion: 1}
+	ch := card.BankChange{RequestID: "r-1", CardNo: c.No, FromCode: "1", ToCode: "4", StatusVersion: 1}
 	a1, err1 := bank.Notify(ctx, ch)
 	a2, err2 := bank.Notify(ctx, ch)
 	if err1 != nil || err2 != nil || a1.Ref != a2.Ref || a1.Duplicate || !a2.Duplicate {
@@ -691,7 +713,7 @@ func TestSyncBank_RetriedUntilTheBankAcknowledges(t *testing.T) {
 	}
 	// An event for a card that does not exist can never apply.
 	bad, _ := events.New(events.CardStatusChanged, card.Source, "", events.CardStatusChangedData{CardID: "card-none",
-		From: "1", To: "4", Reason: "lost", Channel: events.ChannelBank, ChangedAt: time.Now(), BlacklistVersion: 9})
+		From: "1", To: "4", Reason: "lost", Channel: events.ChannelBank, ChangedAt: time.Now(), StatusVersion: 9})
 	if _, err := deliver(bad); !errors.Is(err, card.ErrBadEvent) {
 		t.Errorf("unknown card: want ErrBadEvent, got %v", err)
 	}

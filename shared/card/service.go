@@ -68,11 +68,11 @@ type Card struct {
 	Since             time.Time  `json:"statusSince"`
 	TempLossExpiresAt *time.Time `json:"temporaryLossExpiresAt,omitempty"`
 	Listed            bool       `json:"listed"`
-	Version           int64      `json:"version"` // number of status changes so far
-	// BlacklistVersion is the blacklist version of the card's newest change (0: none).
-	BlacklistVersion int64 `json:"blacklistVersion"`
+	// Version numbers the card's status changes (the history seq of the newest); events
+	// and the bank carry it as statusVersion.
+	Version int64 `json:"version"`
 	// BankSyncedVersion is the newest change the bank has acknowledged; the bank is in
-	// step when it equals BlacklistVersion.
+	// step when it equals Version.
 	BankSyncedVersion int64 `json:"bankSyncedVersion"`
 }
 
@@ -89,14 +89,13 @@ type Request struct {
 
 // Result is a change carried out.
 type Result struct {
-	Card             Card    `json:"card"`
-	Action           Action  `json:"action"`
-	From             Status  `json:"from"`
-	FromCode         string  `json:"fromCode"`
-	Channel          Channel `json:"channel"`
-	Reason           string  `json:"reason"`
-	BlacklistVersion int64   `json:"blacklistVersion"`
-	EventID          string  `json:"eventId"`
+	Card     Card    `json:"card"`
+	Action   Action  `json:"action"`
+	From     Status  `json:"from"`
+	FromCode string  `json:"fromCode"`
+	Channel  Channel `json:"channel"`
+	Reason   string  `json:"reason"`
+	EventID  string  `json:"eventId"`
 }
 
 func (r *Request) normalise() error {
@@ -142,13 +141,12 @@ func parseRef(s string) (ref, error) {
 	return ref{}, invalid("card", "want a card id (card-<uuid>) or a card number (a letter and 8 digits)")
 }
 
-const cardColumns = `card_id, card_no, coalesce(person_id, ''), status, status_since, temp_loss_expires_at, version,
-	coalesce(blacklist_version, 0)`
+const cardColumns = `card_id, card_no, coalesce(person_id, ''), status, status_since, temp_loss_expires_at, version`
 
 func (s *Service) scanCard(row pgx.Row, extra ...any) (Card, error) {
 	var c Card
-	err := row.Scan(append([]any{&c.ID, &c.No, &c.PersonID, &c.Status, &c.Since, &c.TempLossExpiresAt, &c.Version,
-		&c.BlacklistVersion}, extra...)...)
+	err := row.Scan(append([]any{&c.ID, &c.No, &c.PersonID, &c.Status, &c.Since, &c.TempLossExpiresAt, &c.Version},
+		extra...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Card{}, ErrNotFound
 	}
@@ -273,7 +271,7 @@ func (s *Service) Get(ctx context.Context, cardRef string) (Card, error) {
 	for range 2 {
 		var synced int64
 		c, err := s.scanCard(s.Pool.QueryRow(ctx, `SELECT `+cardColumns+`,
-				coalesce((SELECT max(a.blacklist_version) FROM bank_sync_acks a WHERE a.card_id = cards.card_id), 0)
+				coalesce((SELECT max(a.status_version) FROM bank_sync_acks a WHERE a.card_id = cards.card_id), 0)
 			FROM cards WHERE `+r.column+` = $1`, r.value), &synced)
 		if err != nil {
 			return Card{}, err
@@ -371,43 +369,28 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, c Card, to Status, ch ch
 		WHERE card_id = $1 RETURNING version`, c.ID, to, ch.effective, expires, ch.at).Scan(&c.Version); err != nil {
 		return Result{}, err
 	}
-	// The version counter's row lock is held until commit, so blacklist versions commit
-	// in order (see 004_cards.sql). Lock order everywhere: card row, counter row, audit
-	// chain. Everything from here to commit is serialised across all cards: keep it short.
-	var bl int64
-	if err := tx.QueryRow(ctx, `UPDATE blacklist_meta SET version = version + 1 RETURNING version`).Scan(&bl); err != nil {
-		return Result{}, err
-	}
 	codes := s.Config.Codes
 	ev, err := events.New(events.CardStatusChanged, Source, c.ID, events.CardStatusChangedData{
 		CardID: c.ID, From: codes.Code(from), To: codes.Code(to), Reason: ch.reason, Channel: ch.eventChannel,
-		ChangedAt: ch.effective, BlacklistVersion: bl,
+		ChangedAt: ch.effective, StatusVersion: c.Version,
 	})
 	if err != nil {
 		return Result{}, err
 	}
-	// The writes that need the version go in one round trip.
+	// The blacklist change gets its version when sequenced after commit (blacklist.go):
+	// drawing it here would serialise every change of every card until commit.
 	op := "remove"
 	if to.Listed() {
 		op = "add"
 	}
 	b := &pgx.Batch{}
-	b.Queue(`UPDATE cards SET blacklist_version = $2 WHERE card_id = $1`, c.ID, bl)
-	b.Queue(`INSERT INTO blacklist_changes (version, card_id, card_no, op, status, at)
-		VALUES ($1, $2, $3, $4, $5, $6)`, bl, c.ID, c.No, op, to, ch.at)
-	if to.Listed() {
-		b.Queue(`INSERT INTO blacklist_entries (card_no, card_id, status, version, since)
-			VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (card_no) DO UPDATE SET status = EXCLUDED.status, version = EXCLUDED.version`,
-			c.No, c.ID, to, bl, ch.effective)
-	} else {
-		b.Queue(`DELETE FROM blacklist_entries WHERE card_no = $1`, c.No)
-	}
+	b.Queue(`INSERT INTO blacklist_changes (card_id, card_no, op, status, at, status_version)
+		VALUES ($1, $2, $3, $4, $5, $6)`, c.ID, c.No, op, to, ch.at, c.Version)
 	b.Queue(`INSERT INTO card_status_history (card_id, seq, from_status, to_status, action, channel,
-			reason, actor, identity_verified, at, request_id, blacklist_version, event_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			reason, actor, identity_verified, at, request_id, event_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		c.ID, c.Version, from, to, ch.action, ch.channel, ch.reason, ch.actor, ch.identity, ch.at,
-		nullable(ch.requestID), bl, ev.ID())
+		nullable(ch.requestID), ev.ID())
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return Result{}, err
 	}
@@ -420,7 +403,7 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, c Card, to Status, ch ch
 		Detail: map[string]string{
 			"from": string(from), "to": string(to), "fromCode": codes.Code(from), "toCode": codes.Code(to),
 			"reason": ch.reason, "identityVerified": strconv.FormatBool(ch.identity),
-			"blacklistVersion": strconv.FormatInt(bl, 10), "eventId": ev.ID(),
+			"statusVersion": strconv.FormatInt(c.Version, 10), "eventId": ev.ID(),
 		}}); err != nil {
 		return Result{}, auditError(err)
 	}
@@ -428,10 +411,10 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, c Card, to Status, ch ch
 		return Result{}, err
 	}
 
-	c.Status, c.Since, c.TempLossExpiresAt, c.BlacklistVersion = to, ch.effective, expires, bl
+	c.Status, c.Since, c.TempLossExpiresAt = to, ch.effective, expires
 	s.decorate(&c)
 	return Result{Card: c, Action: ch.action, From: from, FromCode: codes.Code(from), Channel: ch.channel,
-		Reason: ch.reason, BlacklistVersion: bl, EventID: ev.ID()}, nil
+		Reason: ch.reason, EventID: ev.ID()}, nil
 }
 
 // eventChannel maps our channel to the event catalog's. The catalog has no "phone" yet:
@@ -532,7 +515,6 @@ type HistoryEntry struct {
 	Actor            string    `json:"actor"`
 	IdentityVerified bool      `json:"identityVerified"`
 	At               time.Time `json:"at"`
-	BlacklistVersion int64     `json:"blacklistVersion,omitempty"`
 }
 
 // History returns the card's history, oldest first.
@@ -542,7 +524,7 @@ func (s *Service) History(ctx context.Context, cardRef string) ([]HistoryEntry, 
 		return nil, err
 	}
 	rows, err := s.Pool.Query(ctx, `SELECT h.seq, coalesce(h.from_status, ''), h.to_status, h.action, h.channel, h.reason,
-			h.actor, h.identity_verified, h.at, coalesce(h.blacklist_version, 0)
+			h.actor, h.identity_verified, h.at
 		FROM card_status_history h JOIN cards c ON c.card_id = h.card_id
 		WHERE c.`+r.column+` = $1 ORDER BY h.seq`, r.value)
 	if err != nil {
@@ -550,8 +532,7 @@ func (s *Service) History(ctx context.Context, cardRef string) ([]HistoryEntry, 
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (HistoryEntry, error) {
 		var h HistoryEntry
-		err := row.Scan(&h.Seq, &h.From, &h.To, &h.Action, &h.Channel, &h.Reason, &h.Actor, &h.IdentityVerified, &h.At,
-			&h.BlacklistVersion)
+		err := row.Scan(&h.Seq, &h.From, &h.To, &h.Action, &h.Channel, &h.Reason, &h.Actor, &h.IdentityVerified, &h.At)
 		h.At = h.At.UTC()
 		return h, err
 	})

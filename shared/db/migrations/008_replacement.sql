@@ -1,8 +1,7 @@
 -- Replacement applications (补换卡, issue 5): an application is a first card (首次申领), a
 -- reissue after loss (补卡) or a renewal of a damaged or expired card (换卡). A replacement
 -- names the card it supersedes; card-apply cancels that card (注销) in the transaction that
--- activates the new one, so a person never holds two usable cards. 006 and 007 are
--- reserved for other work; this file depends on 004 (cards) and 005 (applications).
+-- activates the new one, so a person never holds two usable cards.
 
 ALTER TABLE applications
     ADD COLUMN kind             text NOT NULL DEFAULT 'first' CHECK (kind IN ('first', 'reissue', 'renewal')),
