@@ -71,7 +71,8 @@ FUZZTIME ?= 2m
 FUZZ_TARGETS := events:FuzzFromHTTP shared/gm:FuzzSM2Decrypt shared/gm:FuzzRawSignature \
   shared/callsign:FuzzCanonicalRequest shared/callsign:FuzzParseEnvelope shared/callsign:FuzzVerify \
   shared/pii:FuzzDecrypt shared/pii:FuzzNormalise shared/mask:FuzzIDNumber shared/mask:FuzzPhone \
-  shared/mask:FuzzName shared/mask:FuzzBankAccount shared/identity:FuzzParse shared/identity:FuzzSplitForCard
+  shared/mask:FuzzName shared/mask:FuzzBankAccount shared/identity:FuzzParse shared/identity:FuzzSplitForCard \
+  shared/application:FuzzStripJPEG
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do echo "fuzz $$t"; \
 	  $(GO) test -run=NONE -fuzz="^$${t#*:}\$$" -fuzztime=$(FUZZTIME) ./$${t%%:*}/; done

@@ -159,7 +159,7 @@ func TestCardApply_JourneyFromApplicationToActivatedCard(t *testing.T) {
 			t.Errorf("%s: want %d in the outbox, got %d", typ, n, got)
 		}
 	}
-	// The photo is stored re-encoded under a key without personal data.
+	// The photo is stored stripped of metadata under a key without personal data.
 	var key string
 	_ = f.pool.QueryRow(ctx, `SELECT object_key FROM application_photos WHERE application_id = $1 ORDER BY uploaded_at LIMIT 1`, v.ApplicationID).Scan(&key)
 	obj, err := f.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(PhotoBucket), Key: aws.String(key)})

@@ -291,33 +291,34 @@ func (s *Service) submit(ctx context.Context, v Validated, r *replacement, actor
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO applications (application_id, person_id, channel, id_kind, kiosk_id, details_enc,
+		// The application, its first history row, audit entry and event in one round trip.
+		b := &pgx.Batch{}
+		b.Queue(`INSERT INTO applications (application_id, person_id, channel, id_kind, kiosk_id, details_enc,
 			status, status_since, created_at, updated_at, kind, replaces_card_id, replaces_card_no, replace_reason)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8, $9, $10, $11, $12)`,
 			appID, personID, string(v.Channel), v.ID.Kind.String(), nullable(v.KioskID), sealed, Submitted, now,
-			a.Kind, a.ReplacesCardID, a.ReplacesCardNo, a.ReplaceReason); err != nil {
+			a.Kind, a.ReplacesCardID, a.ReplacesCardNo, a.ReplaceReason)
+		b.Queue(`INSERT INTO application_history (application_id, seq, from_status, to_status, action,
+			channel, actor, at, request_id, event_id) VALUES ($1, 0, NULL, $2, $3, $4, $5, $6, $7, $8)`,
+			appID, Submitted, ActSubmit, actor.Channel, actor.ID, now, nullable(actor.RequestID), ev.ID())
+		detail := map[string]string{"to": string(Submitted), "idKind": v.ID.Kind.String()}
+		if r != nil {
+			detail["kind"], detail["replacesCard"], detail["reason"] = string(a.Kind), *a.ReplacesCardID, r.reason
+		}
+		if err := s.Audit.Queue(b, audit.Entry{Actor: actor.ID, Channel: actor.Channel, Action: "application.submit",
+			ObjectType: "application", ObjectID: appID, RequestID: actor.RequestID, Detail: detail}); err != nil {
+			return err
+		}
+		if err := outbox.Queue(b, Producer, "", ev); err != nil {
+			return err
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			switch {
 			case isUniqueViolation(err, "applications_one_open"):
 				return openApplicationConflict("")
 			case isUniqueViolation(err, "applications_replaces_once"):
 				return alreadyReplaced()
 			}
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO application_history (application_id, seq, from_status, to_status, action,
-			channel, actor, at, request_id, event_id) VALUES ($1, 0, NULL, $2, $3, $4, $5, $6, $7, $8)`,
-			appID, Submitted, ActSubmit, actor.Channel, actor.ID, now, nullable(actor.RequestID), ev.ID()); err != nil {
-			return err
-		}
-		detail := map[string]string{"to": string(Submitted), "idKind": v.ID.Kind.String()}
-		if r != nil {
-			detail["kind"], detail["replacesCard"], detail["reason"] = string(a.Kind), *a.ReplacesCardID, r.reason
-		}
-		if _, err := s.Audit.AppendTx(ctx, tx, audit.Entry{Actor: actor.ID, Channel: actor.Channel, Action: "application.submit",
-			ObjectType: "application", ObjectID: appID, RequestID: actor.RequestID, Detail: detail}); err != nil {
-			return err
-		}
-		if err := outbox.Enqueue(ctx, tx, Producer, "", ev); err != nil {
 			return err
 		}
 		if photo != nil {
@@ -441,32 +442,43 @@ func (s *Service) transition(ctx context.Context, tx pgx.Tx, a *row, c change, a
 		id := c.events[0].ID()
 		eventID = &id
 	}
-	if err := tx.QueryRow(ctx, `UPDATE applications SET status = $2, status_since = $3, updated_at = $3, version = version + 1,
+	// a is locked, so its next version is known and the whole transition goes to the
+	// database in one round trip.
+	version := a.Version + 1
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE applications SET status = $2, status_since = $3, updated_at = $3, version = $9,
 			photo_object = coalesce($4, photo_object),
 			photo_reason = CASE WHEN $2 = 'photo_rejected' THEN $5 WHEN $2 IN ('photo_pending_audit', 'photo_approved') THEN NULL ELSE photo_reason END,
 			batch_no = coalesce($6, batch_no), card_no = coalesce($7, card_no), waybill_no = coalesce($8, waybill_no)
-		WHERE application_id = $1 RETURNING version`,
-		a.ID, to, at, nullable(c.photo), nullable(c.reason), nullable(c.batch), nullable(c.cardNo), nullable(c.waybill)).
-		Scan(&a.Version); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO application_history (application_id, seq, from_status, to_status, action, channel,
+		WHERE application_id = $1 AND version = $9 - 1`,
+		a.ID, to, at, nullable(c.photo), nullable(c.reason), nullable(c.batch), nullable(c.cardNo), nullable(c.waybill), version)
+	b.Queue(`INSERT INTO application_history (application_id, seq, from_status, to_status, action, channel,
 		actor, reason, waybill_no, at, request_id, event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-		a.ID, a.Version, a.Status, to, c.action, c.actor.Channel, c.actor.ID, c.reason, nullable(c.waybill), at,
-		nullable(c.actor.RequestID), eventID); err != nil {
-		return err
-	}
+		a.ID, version, a.Status, to, c.action, c.actor.Channel, c.actor.ID, c.reason, nullable(c.waybill), at,
+		nullable(c.actor.RequestID), eventID)
 	detail := map[string]string{"from": string(a.Status), "to": string(to)}
-	if _, err := s.Audit.AppendTx(ctx, tx, audit.Entry{Actor: c.actor.ID, Channel: c.actor.Channel,
+	if err := s.Audit.Queue(b, audit.Entry{Actor: c.actor.ID, Channel: c.actor.Channel,
 		Action: "application." + string(c.action), ObjectType: "application", ObjectID: a.ID,
 		RequestID: c.actor.RequestID, Detail: detail}); err != nil {
 		return err
 	}
 	for _, ev := range c.events {
-		if err := outbox.Enqueue(ctx, tx, Producer, "", ev); err != nil {
+		if err := outbox.Queue(b, Producer, "", ev); err != nil {
 			return err
 		}
 	}
+	br := tx.SendBatch(ctx, b)
+	tag, err := br.Exec()
+	if err == nil && tag.RowsAffected() != 1 {
+		err = errors.New("application: changed under its row lock")
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	a.Version = version
 	a.Status, a.StatusSince = to, at
 	return nil
 }

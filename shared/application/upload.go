@@ -27,7 +27,7 @@ type PhotoUpload struct {
 	Actor   Actor
 }
 
-// UploadPhoto validates and re-encodes the photo, stores it, and moves the application to
+// UploadPhoto validates and strips the photo (CheckPhoto), stores it, and moves the application to
 // photo_pending_audit with a PhotoSubmitted event.
 //
 // Order: the application and kiosk are checked first (cheap refusals), then the object is

@@ -180,7 +180,23 @@ func TestCheckPhoto(t *testing.T) {
 		t.Fatal(err)
 	}
 	if ph.Width != 358 || ph.Height != 441 || len(ph.SHA256) != 64 || bytes.Contains(ph.JPEG, []byte("Exif")) || bytes.Contains(ph.JPEG, []byte("GPS")) {
-		t.Errorf("re-encoded photo keeps metadata or lost size: %dx%d", ph.Width, ph.Height)
+		t.Errorf("stored photo keeps metadata or lost size: %dx%d", ph.Width, ph.Height)
+	}
+	// Stripping keeps the compressed image as it was: the same pixels, the same bytes as
+	// the upload without the segment, and no bytes after the end of the image.
+	if !bytes.Equal(ph.JPEG, good) {
+		t.Errorf("stripped photo differs from the upload without its EXIF segment")
+	}
+	comment := []byte{0xFF, 0xFE, 0x00, 0x0D, 'I', 'D', ' ', '1', '1', '0', '1', '0', '5', 'x', 'x'}
+	smuggled := append(append(append([]byte{}, good[:2]...), comment...), good[2:]...)
+	smuggled = append(smuggled, []byte("PK\x03\x04 a zip after the image")...)
+	if ph, err := CheckPhoto("image/jpeg", smuggled); err != nil || !bytes.Equal(ph.JPEG, good) {
+		t.Errorf("comment and trailing bytes not dropped: %v", err)
+	}
+	a, _ := jpeg.Decode(bytes.NewReader(good))
+	b, _ := jpeg.Decode(bytes.NewReader(ph.JPEG))
+	if ay, by := a.(*image.YCbCr), b.(*image.YCbCr); !bytes.Equal(ay.Y, by.Y) || !bytes.Equal(ay.Cb, by.Cb) || !bytes.Equal(ay.Cr, by.Cr) {
+		t.Errorf("pixels changed")
 	}
 	var pngBuf bytes.Buffer
 	_ = png.Encode(&pngBuf, image.NewRGBA(image.Rect(0, 0, 358, 441)))
@@ -198,6 +214,9 @@ func TestCheckPhoto(t *testing.T) {
 		{"too small", "image/jpeg", jpegOf(t, 100, 123), http.StatusBadRequest, "dimensions"},
 		{"landscape", "image/jpeg", jpegOf(t, 441, 358), http.StatusBadRequest, "aspect"},
 		{"truncated", "image/jpeg", good[:len(good)/2], http.StatusBadRequest, "corrupt"},
+		{"no end of image", "image/jpeg", good[:len(good)-2], http.StatusBadRequest, "corrupt"},
+		{"segment past the end", "image/jpeg", append(append([]byte{}, good[:2]...), 0xFF, 0xE1, 0xFF, 0xF0, 'E', 'x'), http.StatusBadRequest, "corrupt"},
+		{"scan data damaged", "image/jpeg", damageScan(good), http.StatusBadRequest, "corrupt"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -211,6 +230,36 @@ func TestCheckPhoto(t *testing.T) {
 	if _, err := CheckPhoto("", good); err != nil {
 		t.Errorf("missing Content-Type is taken as JPEG: %v", err)
 	}
+}
+
+// damageScan overwrites the middle of the compressed data with a marker code the decoder
+// does not expect there.
+func damageScan(b []byte) []byte {
+	out := append([]byte{}, b...)
+	mid := len(out) * 2 / 3
+	out[mid], out[mid+1] = 0xFF, 0xC4
+	return out
+}
+
+// The stripper never panics, never grows a file, and its output strips to itself.
+func FuzzStripJPEG(f *testing.F) {
+	good := jpegOf(f, 300, 370)
+	f.Add(good)
+	f.Add(withEXIF(good))
+	f.Add(good[:len(good)/3])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		out, err := stripJPEG(b)
+		if err != nil {
+			return
+		}
+		if len(out) > len(b) || !bytes.HasPrefix(out, []byte{0xFF, 0xD8}) || !bytes.HasSuffix(out, []byte{0xFF, 0xD9}) {
+			t.Fatalf("bad output shape: %d bytes from %d", len(out), len(b))
+		}
+		again, err := stripJPEG(out)
+		if err != nil || !bytes.Equal(again, out) {
+			t.Fatalf("not idempotent: %v", err)
+		}
+	})
 }
 
 func TestS10CheckDigit(t *testing.T) {

@@ -177,8 +177,33 @@ func (l *Log) Append(ctx context.Context, db Beginner, e Entry) (Entry, error) {
 // after commit (RunSealer in every function instance, woken by this append). The returned
 // entry has its seq and time but no position or hashes yet.
 func (l *Log) AppendTx(ctx context.Context, tx pgx.Tx, e Entry) (Entry, error) {
-	if err := e.validate(); err != nil {
+	sql, args, err := l.insert(&e)
+	if err != nil {
 		return Entry{}, err
+	}
+	if err := tx.QueryRow(ctx, sql+` RETURNING seq`, args...).Scan(&e.Seq); err != nil {
+		return Entry{}, err
+	}
+	l.wake.appended()
+	return e, nil
+}
+
+// Queue is AppendTx as a statement added to b, for a caller that sends its transaction's
+// writes in one round trip; b must be sent inside that transaction.
+func (l *Log) Queue(b *pgx.Batch, e Entry) error {
+	sql, args, err := l.insert(&e)
+	if err != nil {
+		return err
+	}
+	b.Queue(sql, args...)
+	l.wake.appended()
+	return nil
+}
+
+// insert validates e, stamps its time and returns the statement that writes it unsealed.
+func (l *Log) insert(e *Entry) (string, []any, error) {
+	if err := e.validate(); err != nil {
+		return "", nil, err
 	}
 	now := time.Now
 	if l.Now != nil {
@@ -192,14 +217,9 @@ func (l *Log) AppendTx(ctx context.Context, tx pgx.Tx, e Entry) (Entry, error) {
 	if e.RequestID != "" {
 		rid = &e.RequestID
 	}
-	if err := tx.QueryRow(ctx, `INSERT INTO audit_log
-		(at, actor, channel, action, object_type, object_id, request_id, detail)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq`,
-		e.At, e.Actor, e.Channel, e.Action, e.ObjectType, e.ObjectID, rid, e.Detail).Scan(&e.Seq); err != nil {
-		return Entry{}, err
-	}
-	l.wake.appended()
-	return e, nil
+	return `INSERT INTO audit_log (at, actor, channel, action, object_type, object_id, request_id, detail)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		[]any{e.At, e.Actor, e.Channel, e.Action, e.ObjectType, e.ObjectID, rid, e.Detail}, nil
 }
 
 // Checkpoint is a signed statement of the chain's hash at chain position Pos.

@@ -363,12 +363,9 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, c Card, to Status, ch ch
 		e := LossExpiry(ch.effective, s.Config.TemporaryLossDays).UTC()
 		expires = &e
 	}
-	// The card row is ours already (locked); write it first, outside the critical section.
-	if err := tx.QueryRow(ctx, `UPDATE cards SET status = $2, status_since = $3, temp_loss_expires_at = $4,
-			version = version + 1, updated_at = $5
-		WHERE card_id = $1 RETURNING version`, c.ID, to, ch.effective, expires, ch.at).Scan(&c.Version); err != nil {
-		return Result{}, err
-	}
+	// The card row is locked, so its next version is known: every write of the change goes
+	// to the database in one round trip.
+	c.Version++
 	codes := s.Config.Codes
 	ev, err := events.New(events.CardStatusChanged, Source, c.ID, events.CardStatusChangedData{
 		CardID: c.ID, From: codes.Code(from), To: codes.Code(to), Reason: ch.reason, Channel: ch.eventChannel,
@@ -377,13 +374,15 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, c Card, to Status, ch ch
 	if err != nil {
 		return Result{}, err
 	}
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE cards SET status = $2, status_since = $3, temp_loss_expires_at = $4, version = $5, updated_at = $6
+		WHERE card_id = $1 AND version = $5 - 1`, c.ID, to, ch.effective, expires, c.Version, ch.at)
 	// The blacklist change gets its version when sequenced after commit (blacklist.go):
 	// drawing it here would serialise every change of every card until commit.
 	op := "remove"
 	if to.Listed() {
 		op = "add"
 	}
-	b := &pgx.Batch{}
 	b.Queue(`INSERT INTO blacklist_changes (card_id, card_no, op, status, at, status_version)
 		VALUES ($1, $2, $3, $4, $5, $6)`, c.ID, c.No, op, to, ch.at, c.Version)
 	b.Queue(`INSERT INTO card_status_history (card_id, seq, from_status, to_status, action, channel,
@@ -391,14 +390,11 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, c Card, to Status, ch ch
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		c.ID, c.Version, from, to, ch.action, ch.channel, ch.reason, ch.actor, ch.identity, ch.at,
 		nullable(ch.requestID), ev.ID())
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return Result{}, err
-	}
 	auditChannel := string(ch.channel)
 	if ch.channel == ChannelSystem {
 		auditChannel = "schedule"
 	}
-	if _, err := s.audit().AppendTx(ctx, tx, audit.Entry{Actor: ch.actor, Channel: auditChannel,
+	if err := s.audit().Queue(b, audit.Entry{Actor: ch.actor, Channel: auditChannel,
 		Action: "card." + string(ch.action), ObjectType: "card", ObjectID: c.ID, RequestID: ch.requestID,
 		Detail: map[string]string{
 			"from": string(from), "to": string(to), "fromCode": codes.Code(from), "toCode": codes.Code(to),
@@ -407,7 +403,18 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, c Card, to Status, ch ch
 		}}); err != nil {
 		return Result{}, auditError(err)
 	}
-	if err := outbox.Enqueue(ctx, tx, Producer, "", ev); err != nil {
+	if err := outbox.Queue(b, Producer, "", ev); err != nil {
+		return Result{}, err
+	}
+	br := tx.SendBatch(ctx, b)
+	tag, err := br.Exec()
+	if err == nil && tag.RowsAffected() != 1 {
+		err = errors.New("card: the card changed under its row lock")
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return Result{}, err
 	}
 

@@ -24,20 +24,29 @@ const Channel = "sscard_outbox"
 // the same (source, id) twice for one destination is a no-op, which makes the broker's
 // ingest idempotent when a relay redelivers.
 func Enqueue(ctx context.Context, tx pgx.Tx, producer, destination string, ev event.Event) error {
+	b := &pgx.Batch{}
+	if err := Queue(b, producer, destination, ev); err != nil {
+		return err
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("outbox: insert: %w", err)
+	}
+	return nil
+}
+
+// Queue is Enqueue as statements added to b, for a caller that sends its transaction's
+// writes in one round trip; b must be sent inside that transaction.
+func Queue(b *pgx.Batch, producer, destination string, ev event.Event) error {
 	body, err := json.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("outbox: encode event: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO outbox (producer, destination, event_source, event_id, event_type, event)
+	b.Queue(`INSERT INTO outbox (producer, destination, event_source, event_id, event_type, event)
 		VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (producer, destination, event_source, event_id) DO NOTHING`,
-		producer, destination, ev.Source(), ev.ID(), ev.Type(), body); err != nil {
-		return fmt.Errorf("outbox: insert: %w", err)
-	}
+		producer, destination, ev.Source(), ev.ID(), ev.Type(), body)
 	// Delivered to listeners only when the transaction commits.
-	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, producer); err != nil {
-		return fmt.Errorf("outbox: notify: %w", err)
-	}
+	b.Queue(`SELECT pg_notify($1, $2)`, Channel, producer)
 	return nil
 }
 

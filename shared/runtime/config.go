@@ -5,6 +5,7 @@ package runtime
 
 import (
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
@@ -28,6 +29,8 @@ import (
 //	max_body_bytes        request body limit, 413 beyond [8388608]
 //	secret_mount_path     where secrets are read [/var/openfaas/secrets]
 //	log_level             debug|info|warn|error [info]
+//	debug_pprof_addr      loopback address for Go profiles (/debug/pprof/) [off]; for
+//	                      measuring an instance, never exposed through the gateway
 //
 // All durations accept Go syntax ("10s") or plain seconds ("10"), as of-watchdog does.
 type Config struct {
@@ -42,6 +45,7 @@ type Config struct {
 	MaxBodyBytes        int64
 	Secrets             secrets.Reader
 	LogLevel            slog.Level
+	PprofAddr           string
 }
 
 // LoadConfig reads Config for function name.
@@ -59,6 +63,12 @@ func LoadConfig(name string, environ []string) (Config, error) {
 		Secrets:      secrets.Reader{Dir: e.String("secret_mount_path", secrets.DefaultMountPath)},
 	}
 	c.HealthcheckInterval = e.Duration("healthcheck_interval", c.WriteTimeout)
+	c.PprofAddr = e.String("debug_pprof_addr", "")
+	if c.PprofAddr != "" {
+		if host, _, err := net.SplitHostPort(c.PprofAddr); err != nil || !net.ParseIP(host).IsLoopback() {
+			e.Fail("debug_pprof_addr", "want a loopback host:port (profiles reveal internals)")
+		}
+	}
 	if c.WriteTimeout == 0 {
 		e.Fail("write_timeout", "must be positive (of-watchdog refuses 0 too)")
 	}

@@ -65,6 +65,9 @@ func Run(ctx context.Context, name string, environ []string, needs platform.Need
 	}
 	router.Get("/health", healthRoute(deps, router))
 
+	if cfg.PprofAddr != "" {
+		servePprof(cfg.PprofAddr, log)
+	}
 	srv := NewServer(cfg, router, log, deps.Outage).WithAccessLog(logOut)
 	l, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {

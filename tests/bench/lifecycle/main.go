@@ -20,6 +20,7 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"io"
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
@@ -133,6 +134,7 @@ func run(workers int, d time.Duration) error {
 			ApplicationID string `json:"applicationId"`
 		}
 		_ = json.NewDecoder(resp.Body).Decode(&v)
+		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != 201 {
 			return fmt.Errorf("apply: %d", resp.StatusCode)
@@ -221,7 +223,10 @@ func expect(resp *http.Response, err error) func(int) error {
 		if err != nil {
 			return err
 		}
-		defer resp.Body.Close()
+		// Read to the end, or the client cannot reuse the connection and every request
+		// pays for a new one.
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
 		if resp.StatusCode != want {
 			return fmt.Errorf("status %d", resp.StatusCode)
 		}
