@@ -5,6 +5,7 @@ package benchkit
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -98,4 +99,29 @@ func WaitUp(urls ...string) error {
 		}
 	}
 	return nil
+}
+
+// Profile captures a CPU profile of the function serving Go profiles at addr (its
+// debug_pprof_addr) for most of d, into dir/name.pprof, in the background. No-op when dir
+// is empty.
+func Profile(addr, dir, name string, d time.Duration) {
+	if dir == "" {
+		return
+	}
+	go func() {
+		secs := max(1, int(d.Seconds())-2)
+		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "profile:", err)
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(filepath.Join(dir, name+".pprof"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "profile:", err)
+			return
+		}
+		defer f.Close()
+		_, _ = io.Copy(f, resp.Body)
+	}()
 }

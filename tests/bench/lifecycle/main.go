@@ -27,7 +27,6 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -57,30 +56,6 @@ func main() {
 }
 
 var profileDir string
-
-// profile captures a CPU profile of the function serving profiles at addr for most of d,
-// into profileDir/name.pprof (go tool pprof reads it). No-op without -profile-dir.
-func profile(addr, name string, d time.Duration) {
-	if profileDir == "" {
-		return
-	}
-	go func() {
-		secs := max(1, int(d.Seconds())-2)
-		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs))
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "profile:", err)
-			return
-		}
-		defer resp.Body.Close()
-		f, err := os.Create(filepath.Join(profileDir, name+".pprof"))
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "profile:", err)
-			return
-		}
-		defer f.Close()
-		_, _ = io.Copy(f, resp.Body)
-	}()
-}
 
 func run(workers int, d time.Duration) error {
 	ctx := context.Background()
@@ -157,7 +132,7 @@ func run(workers int, d time.Duration) error {
 	floor := load(workers, d, func(int) error {
 		return expect(client.Post("http://"+floorAddr+"/", "image/jpeg", bytes.NewReader(photo)))(201)
 	})
-	profile(applyPprof, "card-apply", d)
+	benchkit.Profile(applyPprof, profileDir, "card-apply", d)
 	applied := load(workers, d, func(int) error {
 		body, _ := json.Marshal(map[string]string{"idNumber": residentID(), "name": "张三", "phone": "13800138000", "channel": "h5"})
 		resp, err := client.Post(apply+"/applications", "application/json", bytes.NewReader(body))
@@ -201,7 +176,7 @@ func run(workers int, d time.Duration) error {
 		return expect(client.Post(loss+"/cards/"+cards[i]+"/unlock", "application/json",
 			bytes.NewReader([]byte(`{"channel":"online","reason":"found"}`))))(200)
 	}
-	profile(lossPprof, "loss-report", d)
+	benchkit.Profile(lossPprof, profileDir, "loss-report", d)
 	changes := load(workers, d, change)
 	// The same clients below saturation: together they send half the rate just measured,
 	// each at a fixed pace, so the latency is the service time without a queue.
