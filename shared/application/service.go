@@ -19,6 +19,7 @@ import (
 	"github.com/sscard/platform/events"
 	"github.com/sscard/platform/shared/audit"
 	"github.com/sscard/platform/shared/card"
+	"github.com/sscard/platform/shared/db"
 	"github.com/sscard/platform/shared/identity"
 	"github.com/sscard/platform/shared/mask"
 	"github.com/sscard/platform/shared/outbox"
@@ -467,15 +468,7 @@ func (s *Service) transition(ctx context.Context, tx pgx.Tx, a *row, c change, a
 			return err
 		}
 	}
-	br := tx.SendBatch(ctx, b)
-	tag, err := br.Exec()
-	if err == nil && tag.RowsAffected() != 1 {
-		err = errors.New("application: changed under its row lock")
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := db.SendGuarded(ctx, tx, b); err != nil {
 		return err
 	}
 	a.Version = version

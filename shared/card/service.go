@@ -16,6 +16,7 @@ import (
 
 	"github.com/sscard/platform/events"
 	"github.com/sscard/platform/shared/audit"
+	"github.com/sscard/platform/shared/db"
 	"github.com/sscard/platform/shared/outbox"
 )
 
@@ -406,15 +407,7 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, c Card, to Status, ch ch
 	if err := outbox.Queue(b, Producer, "", ev); err != nil {
 		return Result{}, err
 	}
-	br := tx.SendBatch(ctx, b)
-	tag, err := br.Exec()
-	if err == nil && tag.RowsAffected() != 1 {
-		err = errors.New("card: the card changed under its row lock")
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := db.SendGuarded(ctx, tx, b); err != nil {
 		return Result{}, err
 	}
 

@@ -210,14 +210,42 @@ type result struct {
 	firstErr error
 }
 
+// recorder collects the outcomes of one load.
+type recorder struct {
+	mu       sync.Mutex
+	lat      []time.Duration
+	errs     int
+	firstErr error
+}
+
+func (r *recorder) record(took time.Duration, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.errs++
+		if r.firstErr == nil {
+			r.firstErr = err
+		}
+		return
+	}
+	r.lat = append(r.lat, took)
+}
+
+// result is throughput over d and latency percentiles.
+func (r *recorder) result(d time.Duration) result {
+	sort.Slice(r.lat, func(i, j int) bool { return r.lat[i] < r.lat[j] })
+	out := result{rate: float64(len(r.lat)) / d.Seconds(), errors: r.errs, firstErr: r.firstErr}
+	if len(r.lat) > 0 {
+		out.p50, out.p99 = r.lat[len(r.lat)/2], r.lat[len(r.lat)*99/100]
+	}
+	return out
+}
+
 // loadPaced runs op from n workers for d, each starting one op every n/rate seconds (an
 // open loop: a late op does not delay the schedule, and its latency counts from when it
 // was due), and returns throughput and latency percentiles.
 func loadPaced(n int, d time.Duration, rate float64, op func(worker int) error) result {
-	var mu sync.Mutex
-	var lat []time.Duration
-	var errs int
-	var firstErr error
+	var rec recorder
 	var wg sync.WaitGroup
 	interval := time.Duration(float64(n) / rate * float64(time.Second))
 	start := time.Now()
@@ -230,70 +258,34 @@ func loadPaced(n int, d time.Duration, rate float64, op func(worker int) error) 
 					time.Sleep(wait)
 				}
 				err := op(w)
-				took := time.Since(due)
-				mu.Lock()
-				if err != nil {
-					errs++
-					if firstErr == nil {
-						firstErr = err
-					}
-				} else {
-					lat = append(lat, took)
-				}
-				mu.Unlock()
+				rec.record(time.Since(due), err)
 				due = due.Add(interval)
 			}
 		})
 	}
 	wg.Wait()
-	r := summarise(lat, d, errs)
-	r.offered, r.firstErr = rate, firstErr
-	return r
-}
-
-func summarise(lat []time.Duration, d time.Duration, errs int) result {
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	r := result{rate: float64(len(lat)) / d.Seconds(), errors: errs}
-	if len(lat) > 0 {
-		r.p50, r.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
-	}
+	r := rec.result(d)
+	r.offered = rate
 	return r
 }
 
 // load runs op from n workers (op gets the worker's index) for d and returns throughput
 // and latency percentiles.
 func load(n int, d time.Duration, op func(worker int) error) result {
-	var mu sync.Mutex
-	var lat []time.Duration
-	var errs int
-	var firstErr error
+	var rec recorder
 	var wg sync.WaitGroup
 	deadline := time.Now().Add(d)
 	for w := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for time.Now().Before(deadline) {
 				t := time.Now()
 				err := op(w)
-				took := time.Since(t)
-				mu.Lock()
-				if err != nil {
-					errs++
-					if firstErr == nil {
-						firstErr = err
-					}
-				} else {
-					lat = append(lat, took)
-				}
-				mu.Unlock()
+				rec.record(time.Since(t), err)
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	r := summarise(lat, d, errs)
-	r.firstErr = firstErr
-	return r
+	return rec.result(d)
 }
 
 func expect(resp *http.Response, err error) func(int) error {
