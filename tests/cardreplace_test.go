@@ -131,6 +131,11 @@ func TestCardReplace_ReissueAndRenewalThroughTheGateway(t *testing.T) {
 		re.ReplaceReason != "lost" {
 		t.Fatalf("reissue: %+v", re)
 	}
+	// While the replacement is underway the old card cannot be unlocked at the counter.
+	if r := outlet.do(t, "loss-report", "POST", "/cards/"+oldNo+"/unlock", jsonH, []byte(`{"channel":"outlet","identityVerified":true}`)); r.StatusCode != http.StatusConflict ||
+		!strings.Contains(string(r.Body), "replacement-underway") || !strings.Contains(string(r.Body), re.ApplicationID) {
+		t.Errorf("unlock with a replacement underway: want 409 naming it, got %d %s", r.StatusCode, r.Body)
+	}
 	if st, _ := cardStatus(oldNo); st != "formal_loss" {
 		t.Fatalf("old card before activation: %s", st)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -49,7 +50,9 @@ func New(d *platform.Deps) (*runtime.Router, error) {
 	r.Get("/applications/{id}", g.Open(get(svc)))
 	r.Route(http.MethodPut, "/applications/{id}/photo", channelauth.Route(g, readPhoto, uploadPhoto(svc)))
 	r.Post("/applications/{id}/photo-audit", channelauth.Route(g, readPhotoAudit, auditPhoto(svc)))
-	r.Post("/applications/{id}/activate", channelauth.Route(g, readActivation, activate(svc)))
+	r.Post("/applications/{id}/activate", channelauth.Route(g, readHolderAction, holderAction(svc.Activate)))
+	// Before production only (撤销申请); 409 naming the state after that.
+	r.Post("/applications/{id}/withdraw", channelauth.Route(g, readHolderAction, holderAction(svc.Withdraw)))
 	r.Get("/progress", g.Open(progress(svc)))
 	r.Post("/production/advance", advance(svc))
 	r.Post("/batches", applyBatch(svc)) // employer batch (xlsx), 001 2.1
@@ -202,15 +205,17 @@ func auditPhoto(svc *application.Service) func(handler.Request, photoAudit, chan
 	}
 }
 
-// readActivation: the holder activates online (no channel named) or at a counter (X-Channel).
-func readActivation(req handler.Request) (struct{}, channelauth.Claim, error) {
+// readHolderAction: the holder acts (activates, withdraws) online (no channel named) or at
+// a counter (X-Channel).
+func readHolderAction(req handler.Request) (struct{}, channelauth.Claim, error) {
 	return struct{}{}, channelauth.Claim{Channel: req.Header.Get(headerChannel), Operator: req.Header.Get(headerOperator)}, nil
 }
 
-// POST /applications/{id}/activate.
-func activate(svc *application.Service) func(handler.Request, struct{}, channelauth.Actor) (handler.Response, error) {
+// POST /applications/{id}/activate and /withdraw: one of the holder's actions on an
+// application → the application.
+func holderAction(do func(context.Context, string, application.Actor) (application.View, error)) func(handler.Request, struct{}, channelauth.Actor) (handler.Response, error) {
 	return func(req handler.Request, _ struct{}, a channelauth.Actor) (handler.Response, error) {
-		v, err := svc.Activate(req.Context(), runtime.Param(req, "id"), actor(req, a.ID, a.Channel))
+		v, err := do(req.Context(), runtime.Param(req, "id"), actor(req, a.ID, a.Channel))
 		if err != nil {
 			return handler.Response{}, notFound(err)
 		}

@@ -72,7 +72,12 @@ func housekeeping(svc *card.Service) runtime.HandlerFunc {
 func cardProblem(err error) error {
 	var te *card.TransitionError
 	var ie *card.InputError
+	var ru *card.ReplacementUnderwayError
 	switch {
+	case errors.As(err, &ru):
+		return problem.Conflict("the card cannot be unlocked: a replacement card is being made for it; withdraw the replacement application first (possible before production)").
+			With("rule", "replacement-underway").With("currentState", ru.Current).With("currentStateCode", ru.CurrentCode).
+			With("applicationId", ru.ApplicationID).With("applicationState", ru.Application)
 	case errors.As(err, &te):
 		return problem.Conflict(fmt.Sprintf("%s is not possible while the card is %s", te.Action, te.Current)).
 			With("currentState", te.Current).With("currentStateCode", te.CurrentCode).With("action", te.Action)

@@ -5,6 +5,7 @@ package application
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
@@ -321,5 +322,56 @@ func TestReplace_ConcurrentReplacementsYieldExactlyOne(t *testing.T) {
 			replaces_card_id, replaces_card_no, replace_reason FROM applications WHERE replaces_card_no = $1`, first.CardNo)
 	if !isUniqueViolation(err, "applications_replaces_once") {
 		t.Errorf("second replacement of a card: want applications_replaces_once, got %v", err)
+	}
+}
+
+// A card whose replacement is underway stays lost: unlocking it is refused naming the
+// replacement; once the replacement is withdrawn (before production) the card can be
+// unlocked, and after production starts the replacement can no longer be withdrawn.
+func TestReplace_UnlockRefusedWhileAReplacementIsUnderway(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	req, first := f.holder(t)
+	oldNo := first.CardNo
+	if _, err := f.cards().Change(ctx, card.Request{Card: oldNo, Action: card.ActFormalLoss, Channel: card.ChannelOnline,
+		IdentityVerified: true}); err != nil {
+		t.Fatal(err)
+	}
+	v, err := f.svc.ApplyReplacement(ctx, ReplacementRequest{Request: req, Kind: events.KindReissue, ReusePhoto: true}, Actor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock := card.Request{Card: oldNo, Action: card.ActUnlock, Channel: card.ChannelOutlet, IdentityVerified: true, Actor: "op-7"}
+	var ru *card.ReplacementUnderwayError
+	if _, err := f.cards().Change(ctx, unlock); !errors.As(err, &ru) || ru.ApplicationID != v.ApplicationID || ru.Current != card.FormalLoss {
+		t.Fatalf("unlock with a replacement underway: want refused naming %s, got %v", v.ApplicationID, err)
+	}
+	if st := f.cardStatus(t, oldNo); st != card.FormalLoss {
+		t.Fatalf("refused unlock changed the card: %s", st)
+	}
+	w, err := f.svc.Withdraw(ctx, v.ApplicationID, Actor{})
+	if err != nil || w.Status != Withdrawn {
+		t.Fatalf("withdraw: %+v %v", w, err)
+	}
+	if _, err := f.svc.Withdraw(ctx, v.ApplicationID, Actor{}); conflictState(err) != string(Withdrawn) {
+		t.Fatalf("second withdrawal: want 409 withdrawn, got %v", err)
+	}
+	if res, err := f.cards().Change(ctx, unlock); err != nil || res.Card.Status != card.Normal {
+		t.Fatalf("unlock after the withdrawal: %+v %v", res, err)
+	}
+	// In production a replacement cannot be withdrawn.
+	if _, err := f.cards().Change(ctx, card.Request{Card: oldNo, Action: card.ActFormalLoss, Channel: card.ChannelOnline,
+		IdentityVerified: true}); err != nil {
+		t.Fatal(err)
+	}
+	v2, err := f.svc.ApplyReplacement(ctx, ReplacementRequest{Request: req, Kind: events.KindReissue, ReusePhoto: true}, Actor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Advance(ctx, 100, Actor{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Withdraw(ctx, v2.ApplicationID, Actor{}); conflictState(err) != string(InProduction) {
+		t.Fatalf("withdraw in production: want 409 in_production, got %v", err)
 	}
 }

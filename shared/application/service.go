@@ -535,6 +535,30 @@ func (s *Service) AuditPhoto(ctx context.Context, id string, result events.Audit
 	return s.Get(ctx, id, false)
 }
 
+// Withdraw ends an application before production (撤销申请), at the applicant's request
+// online or at a counter. A withdrawn replacement frees the card it was to replace: it
+// may be unlocked again (loss-report refuses that while a replacement is underway).
+func (s *Service) Withdraw(ctx context.Context, id string, actor Actor) (View, error) {
+	if actor.Channel == "" {
+		actor.Channel = "h5"
+	}
+	at := s.now()
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		a, err := s.lock(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if actor.ID == "" {
+			actor.ID = a.PersonID
+		}
+		return s.transition(ctx, tx, &a, change{action: ActWithdrawal, actor: actor}, at)
+	})
+	if err != nil {
+		return View{}, err
+	}
+	return s.Get(ctx, id, false)
+}
+
 // Activate records that the holder activated (启用) the delivered card. The card is issued
 // into the card register (004) in status normal in the same transaction, so loss-report
 // can act on it from then on; activating a replacement also cancels the card it replaces

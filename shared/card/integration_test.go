@@ -426,13 +426,20 @@ type client struct {
 
 func (c *client) sync(t *testing.T, svc *card.Service, limit int) {
 	t.Helper()
+	if err := c.catchUp(svc, limit); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// catchUp applies deltas until the terminal is current; safe off the test goroutine.
+func (c *client) catchUp(svc *card.Service, limit int) error {
 	for {
 		d, err := svc.Delta(ctx, c.version, limit)
 		if err != nil || d.SnapshotRequired {
-			t.Fatalf("delta since %d: %+v %v", c.version, d, err)
+			return fmt.Errorf("delta since %d: %+v %v", c.version, d, err)
 		}
 		if len(d.Adds)+len(d.Removes) > limit {
-			t.Fatalf("delta of limit %d has %d entries", limit, len(d.Adds)+len(d.Removes))
+			return fmt.Errorf("delta of limit %d has %d entries", limit, len(d.Adds)+len(d.Removes))
 		}
 		for _, e := range d.Adds {
 			c.held[e.CardNo] = true
@@ -442,7 +449,7 @@ func (c *client) sync(t *testing.T, svc *card.Service, limit int) {
 		}
 		c.version = d.Version
 		if !d.More {
-			return
+			return nil
 		}
 	}
 }
@@ -554,6 +561,121 @@ func TestBlacklist_DeltasMatchTheModel(t *testing.T) {
 		if err != nil || ck.Listed != m[c.No].Listed() || ck.Status != m[c.No] || ck.BlacklistVersion != full.Current {
 			t.Errorf("check %s: %+v %v (model %s)", c.No, ck, err, m[c.No])
 		}
+	}
+}
+
+// Changes on different cards do not wait for each other: with one change's transaction
+// held open (its card locked, its blacklist change and audit entry written), a change on
+// another card commits at once. Before sequencing, the blacklist counter row (and the
+// audit chain lock) made every change wait for the open one.
+func TestChange_DifferentCardsDoNotWaitForEachOther(t *testing.T) {
+	svc, pool := newService(t)
+	a, b := newCard(t, svc), newCard(t, svc)
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := svc.ChangeTx(ctx, tx, card.Request{Card: a.No, Action: card.ActTemporaryLoss, Channel: card.ChannelOnline}); err != nil {
+		t.Fatal(err)
+	}
+	quick, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if _, err := svc.Change(quick, card.Request{Card: b.No, Action: card.ActTemporaryLoss, Channel: card.ChannelOnline}); err != nil {
+		t.Fatalf("a change on another card waited for the open one: %v", err)
+	}
+	// Readers see b's change and not a's uncommitted one, and the version covers b.
+	ck, err := svc.Check(ctx, b.No)
+	if err != nil || !ck.Listed || ck.BlacklistVersion < 1 {
+		t.Fatalf("check b: %+v %v", ck, err)
+	}
+	d, err := svc.Delta(ctx, 0, 0)
+	if err != nil || len(d.Adds) != 1 || d.Adds[0].CardNo != b.No {
+		t.Fatalf("delta before a commits: %+v %v", d, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// a committed later with a smaller change id; it gets the next version, so a reader
+	// that had reached b's version still receives it.
+	d2, err := svc.Delta(ctx, d.Version, 0)
+	if err != nil || len(d2.Adds) != 1 || d2.Adds[0].CardNo != a.No || d2.Version != d.Version+1 {
+		t.Fatalf("delta after a commits: %+v %v", d2, err)
+	}
+}
+
+// Many writers on many cards and readers syncing deltas, all at once: each reader's set
+// ends equal to the cards really listed, versions are gapless, and every card's changes
+// carry increasing versions in the order of its own status changes.
+func TestBlacklist_ConcurrentWritersAndReadersAgree(t *testing.T) {
+	svc, pool := newService(t)
+	var cards []card.Card
+	for range 24 {
+		cards = append(cards, newCard(t, svc))
+	}
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	terms := make([]*client, 3)
+	for i := range terms {
+		terms[i] = &client{held: map[string]bool{}}
+		readers.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					if err := terms[i].catchUp(svc, 5+i*20); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		})
+	}
+	var writers sync.WaitGroup
+	for w := range 6 {
+		writers.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 99))
+			for range 40 {
+				c := cards[rng.IntN(len(cards))]
+				a := []card.Action{card.ActTemporaryLoss, card.ActUnlock}[rng.IntN(2)]
+				_, err := svc.Change(ctx, card.Request{Card: c.No, Action: a, Channel: card.ChannelOnline})
+				var te *card.TransitionError
+				if err != nil && !errors.As(err, &te) {
+					t.Errorf("change: %v", err)
+				}
+			}
+		})
+	}
+	writers.Wait()
+	close(stop)
+	readers.Wait()
+	listed := map[string]bool{}
+	for _, c := range cards {
+		got, err := svc.Get(ctx, c.No)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Listed {
+			listed[c.No] = true
+		}
+	}
+	for i, term := range terms {
+		term.sync(t, svc, 50)
+		if !sameSet(term.held, listed) {
+			t.Errorf("reader %d holds %d cards, %d are listed", i, len(term.held), len(listed))
+		}
+	}
+	var n, maxV, gaps int64
+	if err := pool.QueryRow(ctx, `SELECT count(*), coalesce(max(version), 0),
+			count(*) FILTER (WHERE version IS NULL) FROM blacklist_changes`).Scan(&n, &maxV, &gaps); err != nil || n != maxV || gaps != 0 {
+		t.Errorf("versions: %d changes, highest %d, unsequenced %d, %v", n, maxV, gaps, err)
+	}
+	var disorder int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT status_version,
+			lag(status_version) OVER (PARTITION BY card_id ORDER BY version) AS before FROM blacklist_changes) x
+		WHERE before IS NOT NULL AND status_version <= before`).Scan(&disorder); err != nil || disorder != 0 {
+		t.Errorf("%d changes numbered out of their card's order (%v)", disorder, err)
 	}
 }
 

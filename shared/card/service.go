@@ -339,8 +339,43 @@ func (s *Service) ChangeTx(ctx context.Context, tx pgx.Tx, r Request) (Result, e
 		}
 		return Result{}, err
 	}
+	if r.Action == ActUnlock {
+		if err := s.noReplacementUnderway(ctx, tx, c); err != nil {
+			return Result{}, err
+		}
+	}
 	return s.apply(ctx, tx, c, to, change{action: r.Action, channel: r.Channel, eventChannel: eventChannel(r.Channel),
 		reason: r.Reason, actor: r.Actor, identity: r.IdentityVerified, requestID: r.RequestID, at: at, effective: at})
+}
+
+// ReplacementUnderwayError: the card may not be unlocked, since a replacement card
+// (补卡) is being made for it; activating the new card cancels this one, and two usable
+// cards for one holder is what the rules forbid. Withdrawing the replacement (possible
+// before production) frees the card.
+type ReplacementUnderwayError struct {
+	Current       Status
+	CurrentCode   string
+	ApplicationID string
+	Application   string // the replacement's status
+}
+
+func (e *ReplacementUnderwayError) Error() string {
+	return fmt.Sprintf("card: a replacement (application %s, %s) is underway", e.ApplicationID, e.Application)
+}
+
+// noReplacementUnderway reads card-apply's open replacement of c, if any (applications,
+// migration 008): the one fact of that capability the card rules need.
+func (s *Service) noReplacementUnderway(ctx context.Context, tx pgx.Tx, c Card) error {
+	var id, status string
+	err := tx.QueryRow(ctx, `SELECT application_id, status FROM applications
+		WHERE replaces_card_id = $1 AND status NOT IN ('activated', 'withdrawn') LIMIT 1`, c.ID).Scan(&id, &status)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return &ReplacementUnderwayError{Current: c.Status, CurrentCode: s.Config.Codes.Code(c.Status), ApplicationID: id, Application: status}
 }
 
 // change is what apply records.
