@@ -28,6 +28,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +36,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sscard/platform/shared/db"
@@ -62,10 +64,13 @@ func run(workers int, d time.Duration) error {
 	env := envconf.New(os.Environ())
 	sec := secrets.Reader{Dir: env.String("secret_mount_path", "")}
 	pw, _ := sec.Optional("postgres-password")
-	dsn := env.String("postgres_dsn", "")
-	if _, err := db.Migrate(ctx, dsn, pw); err != nil {
-		return fmt.Errorf("migrate (run through make bench): %w", err)
+	// A database of its own, dropped at the end: every run starts from empty tables, and
+	// applicants of an earlier run cannot collide with this one's.
+	dsn, drop, err := freshDatabase(ctx, env.String("postgres_dsn", ""), pw)
+	if err != nil {
+		return fmt.Errorf("database (run through make bench): %w", err)
 	}
+	defer drop()
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return err
@@ -322,6 +327,38 @@ func makePhoto() []byte {
 	var buf bytes.Buffer
 	_ = jpeg.Encode(&buf, img, &jpeg.Options{Quality: 20})
 	return buf.Bytes()
+}
+
+// freshDatabase creates and migrates a database next to the one admin names.
+func freshDatabase(ctx context.Context, admin, pw string) (dsn string, drop func(), err error) {
+	cfg, err := pgx.ParseConfig(admin)
+	if err != nil {
+		return "", nil, err
+	}
+	cfg.Password = pw
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return "", nil, err
+	}
+	defer conn.Close(ctx)
+	name := fmt.Sprintf("sscard_bench_%d", time.Now().UnixNano())
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", nil, err
+	}
+	drop = func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if c, err := pgx.ConnectConfig(ctx, cfg); err == nil {
+			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			c.Close(ctx)
+		}
+	}
+	dsn = strings.Replace(admin, "/"+cfg.Database+"?", "/"+name+"?", 1)
+	if _, err := db.Migrate(ctx, dsn, pw); err != nil {
+		drop()
+		return "", nil, err
+	}
+	return dsn, drop, nil
 }
 
 // residentID is a valid resident ID not used before in this run (a new person every
