@@ -269,7 +269,7 @@ func wrk(url, script string, think time.Duration, conns int, d time.Duration) (r
 	for _, p := range pct.FindAllStringSubmatch(text, -1) {
 		v, _ := strconv.ParseFloat(p[2], 64)
 		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[p[3]]
-		dur := time.Duration(v * float64(unit))
+		dur := time.Duration(v * float64(unit)).Round(10 * time.Microsecond)
 		if p[1] == "50" {
 			r.p50 = dur
 		} else {
