@@ -539,31 +539,14 @@ func (s *Service) AuditPhoto(ctx context.Context, id string, result events.Audit
 // online or at a counter. A withdrawn replacement frees the card it was to replace: it
 // may be unlocked again (loss-report refuses that while a replacement is underway).
 func (s *Service) Withdraw(ctx context.Context, id string, actor Actor) (View, error) {
-	if actor.Channel == "" {
-		actor.Channel = "h5"
-	}
-	at := s.now()
-	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
-		a, err := s.lock(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		if actor.ID == "" {
-			actor.ID = a.PersonID
-		}
-		return s.transition(ctx, tx, &a, change{action: ActWithdrawal, actor: actor}, at)
+	return s.holderAction(ctx, id, actor, func(tx pgx.Tx, a *row, actor Actor, at time.Time) error {
+		return s.transition(ctx, tx, a, change{action: ActWithdrawal, actor: actor}, at)
 	})
-	if err != nil {
-		return View{}, err
-	}
-	return s.Get(ctx, id, false)
 }
 
-// Activate records that the holder activated (启用) the delivered card. The card is issued
-// into the card register (004) in status normal in the same transaction, so loss-report
-// can act on it from then on; activating a replacement also cancels the card it replaces
-// (replace.go), so the person never holds two usable cards.
-func (s *Service) Activate(ctx context.Context, id string, actor Actor) (View, error) {
+// holderAction runs act on the locked application id on behalf of its holder: online
+// (h5) unless a counter's channel is named, the holder as actor unless an operator is.
+func (s *Service) holderAction(ctx context.Context, id string, actor Actor, act func(pgx.Tx, *row, Actor, time.Time) error) (View, error) {
 	if actor.Channel == "" {
 		actor.Channel = "h5"
 	}
@@ -579,27 +562,37 @@ func (s *Service) Activate(ctx context.Context, id string, actor Actor) (View, e
 		if actor.ID == "" {
 			actor.ID = a.PersonID
 		}
-		if _, ok := Next(a.Status, ActActivate); !ok {
-			return illegal(ActActivate, a.Status)
-		}
-		// The replaced card goes first: shared/card locks card rows before the audit chain,
-		// and so must we, or a loss report on that card could deadlock with us.
-		if err := s.cancelReplaced(ctx, tx, &a, actor, at); err != nil {
-			return err
-		}
-		ev, err := notice(&a, Activated, map[string]string{"cardNo": str(a.CardNo)})
-		if err != nil {
-			return err
-		}
-		if err := s.transition(ctx, tx, &a, change{action: ActActivate, actor: actor, events: []event.Event{ev}}, at); err != nil {
-			return err
-		}
-		return s.issueCard(ctx, tx, &a, actor, at)
+		return act(tx, &a, actor, at)
 	})
 	if err != nil {
 		return View{}, err
 	}
 	return s.Get(ctx, id, false)
+}
+
+// Activate records that the holder activated (启用) the delivered card. The card is issued
+// into the card register (004) in status normal in the same transaction, so loss-report
+// can act on it from then on; activating a replacement also cancels the card it replaces
+// (replace.go), so the person never holds two usable cards.
+func (s *Service) Activate(ctx context.Context, id string, actor Actor) (View, error) {
+	return s.holderAction(ctx, id, actor, func(tx pgx.Tx, a *row, actor Actor, at time.Time) error {
+		if _, ok := Next(a.Status, ActActivate); !ok {
+			return illegal(ActActivate, a.Status)
+		}
+		// Locks are taken application row, then card row; loss-report locks a card and only
+		// reads applications, so the two cannot deadlock.
+		if err := s.cancelReplaced(ctx, tx, a, actor, at); err != nil {
+			return err
+		}
+		ev, err := notice(a, Activated, map[string]string{"cardNo": str(a.CardNo)})
+		if err != nil {
+			return err
+		}
+		if err := s.transition(ctx, tx, a, change{action: ActActivate, actor: actor, events: []event.Event{ev}}, at); err != nil {
+			return err
+		}
+		return s.issueCard(ctx, tx, a, actor, at)
+	})
 }
 
 // issueCard records the activated card in the card register (shared/card, migration

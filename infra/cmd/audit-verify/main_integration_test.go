@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -30,11 +29,7 @@ func TestAuditVerifyCommand(t *testing.T) {
 		}
 	}
 	environ := []string{"postgres_dsn=" + dsn, "secret_mount_path=" + dir}
-	runIt := func(args ...string) (int, string) {
-		var out, errb bytes.Buffer
-		code := run(ctx, args, environ, &out, &errb)
-		return code, out.String() + errb.String()
-	}
+	runIt := testenv.Command(ctx, run, environ)
 	if code, out := runIt(); code != 0 || !strings.HasPrefix(out, "OK 0 entries") {
 		t.Fatalf("empty log: %d %q", code, out)
 	}

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -21,11 +20,7 @@ func TestCallersCommand(t *testing.T) {
 	dsn := env.NewDatabase(t)
 	pool := env.Pool(t, dsn)
 	environ := []string{"postgres_dsn=" + dsn, "secret_mount_path=" + env.Vars["secret_mount_path"]}
-	runIt := func(args ...string) (int, string) {
-		var out, errb bytes.Buffer
-		code := run(ctx, args, environ, &out, &errb)
-		return code, out.String() + errb.String()
-	}
+	runIt := testenv.Command(ctx, run, environ)
 	macKey, err := gm.DecodeHexKey(env.Secret(t, callsign.SecretRegistryMAC), 32, false)
 	if err != nil {
 		t.Fatal(err)

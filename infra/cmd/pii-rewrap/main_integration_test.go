@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -54,11 +53,7 @@ func TestPIIRewrapCommand(t *testing.T) {
 	}
 	write(pii.SecretKEK, "# rotated\n"+pii.FormatKEK(1, k1)+"\n"+pii.FormatKEK(2, k2)+"\n")
 	environ := []string{"postgres_dsn=" + dsn, "secret_mount_path=" + dir}
-	runIt := func(args ...string) (int, string) {
-		var out, errb bytes.Buffer
-		code := run(ctx, args, environ, &out, &errb)
-		return code, out.String() + errb.String()
-	}
+	runIt := testenv.Command(ctx, run, environ)
 	if code, out := runIt("-check", "-column", "people.id_no_ct:id"); code != 1 || !strings.Contains(out, "5 under version 1") {
 		t.Fatalf("check: %d %q", code, out)
 	}
