@@ -1,14 +1,15 @@
 // Package audit appends to the tamper-evident audit log: who did what to which record,
 // from which channel — never the personal data itself.
 //
-// Each entry of audit_log carries hash = SM3(prev_hash ‖ canonical entry), where
-// prev_hash is the hash of the entry before it (32 zero bytes for the first) and the
-// canonical entry is its fields, seq and time included, length-prefixed. Appends take a
-// transaction-scoped advisory lock, so concurrent writers keep one linear chain. Every
-// CheckpointEvery entries (and on demand) the hash of the newest entry is signed with the
-// SM2 audit key into audit_checkpoints. Verify walks the chain and reports the first
-// broken link: an edited entry, a deleted, inserted or moved one, a checkpoint that does
-// not match, or one whose signature fails.
+// Each sealed entry of audit_log carries its chain position pos and hash = SM3(prev_hash ‖
+// canonical entry), where prev_hash is the hash of the entry before it in the chain (32
+// zero bytes for the first) and the canonical entry is its fields, seq and time included,
+// length-prefixed. Writers append without a lock, inside their own transactions; a
+// sealer links committed entries into the chain after commit (seal.go), so writers never
+// wait for each other. Every CheckpointEvery entries (and on demand) the hash of the
+// newest entry is signed with the SM2 audit key into audit_checkpoints. Verify walks the
+// chain and reports the first broken link: an edited entry, a deleted, inserted or moved
+// one, a checkpoint that does not match, or one whose signature fails.
 //
 // A chain alone does not stop someone with write access recomputing every hash after an
 // edit; the signed checkpoints do (the key is not in the database), and copying them out
