@@ -86,7 +86,7 @@ func startPlatform(t *testing.T, extraEnv ...string) *localPlatform {
 	logs := filepath.Join(dir, "logs")
 	gwLog, _ := os.Create(filepath.Join(dir, "gateway.log"))
 	cmd := exec.Command(filepath.Join(bin, "gateway"), "-listen", addr, "-stack", filepath.Join(env.Root, "stack.yml"),
-		"-bin", bin, "-logs", logs, "-base-port", fmt.Sprint(20000+rand.IntN(20000)), "-drain", "0s",
+		"-bin", bin, "-logs", logs, "-base-port", "0", "-drain", "0s",
 		"-broker-poll", "200ms", "-broker-min-backoff", "200ms")
 	cmd.Env = append(append(os.Environ(), env.FunctionEnv(dsn)...), extraEnv...)
 	cmd.Stdout, cmd.Stderr = gwLog, gwLog

@@ -104,16 +104,18 @@ func (b *broker) deliver(ctx context.Context, m outbox.Message) error {
 }
 
 func (b *broker) sender(p *process) (*events.Sender, error) {
+	// Keyed by address, not name: a restarted process may listen on another port.
+	u := p.url() + "/"
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if s, ok := b.senders[p.name]; ok {
+	if s, ok := b.senders[u]; ok {
 		return s, nil
 	}
-	s, err := events.NewSender(p.url()+"/", nil)
+	s, err := events.NewSender(u, nil)
 	if err != nil {
 		return nil, err
 	}
-	b.senders[p.name] = s
+	b.senders[u] = s
 	return s, nil
 }
 

@@ -50,7 +50,7 @@ func main() {
 	flag.StringVar(&o.StackFile, "stack", "stack.yml", "OpenFaaS stack file")
 	flag.StringVar(&o.BinDir, "bin", ".state/run/bin", "directory with one binary per function")
 	flag.StringVar(&o.LogDir, "logs", ".state/run/logs", "directory for function logs")
-	flag.IntVar(&o.BasePort, "base-port", 8101, "first port for function processes (one each, in name order)")
+	flag.IntVar(&o.BasePort, "base-port", 8101, "first port for function processes (one each, in name order); 0: a free port at every start")
 	flag.DurationVar(&o.Drain, "drain", time.Second, "healthcheck_interval given to functions (drain wait on stop)")
 	flag.DurationVar(&o.UpstreamTO, "upstream-timeout", stack.GatewayUpstreamTimeout, "upstream timeout (must exceed every exec_timeout)")
 	flag.StringVar(&only, "only", "", "comma-separated functions to start (default all)")

@@ -98,7 +98,6 @@ func routes(sup *supervisor, brk *broker, async *asyncQueue, crn *scheduler, ups
 
 // newProxy forwards /function/<name>/rest to the process as /rest, like the OpenFaaS gateway.
 func newProxy(p *process, upstream time.Duration, log *slog.Logger) *httputil.ReverseProxy {
-	target, _ := url.Parse(p.url())
 	transport := &http.Transport{
 		MaxIdleConnsPerHost:   1024,
 		IdleConnTimeout:       90 * time.Second,
@@ -107,7 +106,8 @@ func newProxy(p *process, upstream time.Duration, log *slog.Logger) *httputil.Re
 	return &httputil.ReverseProxy{
 		Transport: transport,
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(target)
+			// The process's address at this moment: a restart may move it to another port.
+			pr.SetURL(&url.URL{Scheme: "http", Host: p.host()})
 			rest := pr.In.PathValue("rest")
 			pr.Out.URL.Path = "/" + rest
 			pr.Out.URL.RawPath = ""

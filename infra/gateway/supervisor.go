@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,13 +29,17 @@ type supervisor struct {
 }
 
 type process struct {
-	name    string
-	port    int
-	bin     string
-	env     []string
-	logPath string
-	spec    stack.Function
-	log     *slog.Logger
+	name string
+	// fixedPort is the port from -base-port; 0 when the gateway picks a free one at every
+	// start (tests: a fixed port can be taken by another process between runs or
+	// restarts, and a restart on it would then fail forever).
+	fixedPort int
+	port      atomic.Int32 // the port the running process listens on
+	bin       string
+	env       []string
+	logPath   string
+	spec      stack.Function
+	log       *slog.Logger
 
 	mu       sync.Mutex
 	want     bool // desired replicas > 0
@@ -49,15 +55,18 @@ func newSupervisor(f *stack.File, o Options, environ []string, log *slog.Logger)
 			continue
 		}
 		spec := f.Functions[name]
-		p := &process{name: name, port: o.BasePort + i, bin: filepath.Join(o.BinDir, name), spec: spec,
+		p := &process{name: name, bin: filepath.Join(o.BinDir, name), spec: spec,
 			logPath: filepath.Join(o.LogDir, name+".log"), log: log.With("function", name)}
+		if o.BasePort > 0 {
+			p.fixedPort = o.BasePort + i
+		}
 		p.env = append([]string{}, environ...)
 		for k, v := range spec.Environment {
 			p.env = append(p.env, k+"="+v)
 		}
 		// Local overrides come last so they win over stack.yml.
-		p.env = append(p.env, "function_host=127.0.0.1", "function_port="+strconv.Itoa(p.port),
-			"healthcheck_interval="+o.Drain.String())
+		// (function_port is added at each start.)
+		p.env = append(p.env, "function_host=127.0.0.1", "healthcheck_interval="+o.Drain.String())
 		s.fns[name] = p
 		s.order = append(s.order, name)
 	}
@@ -101,7 +110,22 @@ func (p *process) replicas() int {
 	return 0
 }
 
-func (p *process) url() string { return "http://127.0.0.1:" + strconv.Itoa(p.port) }
+func (p *process) url() string { return "http://" + p.host() }
+
+func (p *process) host() string { return "127.0.0.1:" + strconv.Itoa(int(p.port.Load())) }
+
+// nextPort is the port for the next start: the fixed one, or a free one now.
+func (p *process) nextPort() (int, error) {
+	if p.fixedPort > 0 {
+		return p.fixedPort, nil
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
 
 // scale sets the desired replicas (0 or 1 locally) and waits until it holds.
 func (p *process) scale(ctx context.Context, n int) error {
@@ -144,8 +168,13 @@ func (p *process) spawn() error {
 	if err != nil {
 		return err
 	}
+	port, err := p.nextPort()
+	if err != nil {
+		out.Close()
+		return fmt.Errorf("%s: port: %w", p.name, err)
+	}
 	cmd := exec.Command(p.bin)
-	cmd.Env = p.env
+	cmd.Env = append(append([]string{}, p.env...), "function_port="+strconv.Itoa(port))
 	cmd.Stdout, cmd.Stderr = out, out
 	// Its own process group: a Ctrl-C in the terminal reaches the gateway, which then
 	// stops functions in order instead of all of them dying at once.
@@ -157,8 +186,9 @@ func (p *process) spawn() error {
 	exited := make(chan struct{})
 	p.mu.Lock()
 	p.cmd, p.exited = cmd, exited
+	p.port.Store(int32(port))
 	p.mu.Unlock()
-	p.log.Info("function started", "pid", cmd.Process.Pid, "port", p.port, "log", p.logPath)
+	p.log.Info("function started", "pid", cmd.Process.Pid, "port", port, "log", p.logPath)
 	go func() {
 		err := cmd.Wait()
 		out.Close()
