@@ -147,9 +147,21 @@ func TestSignedChannels_BankOutletKiosk(t *testing.T) {
 	}
 	// The bank applies on its own channel without naming it.
 	bankApp := map[string]string{"idNumber": cardApplyID("44030819810202551"), "name": "林二", "phone": "13800138001"}
-	if r := bank.do(t, "card-apply", "POST", "/applications", nil, bankApp); r.StatusCode != 201 ||
-		!strings.Contains(string(r.Body), `"channel":"bank"`) {
-		t.Errorf("bank application: %d %s", r.StatusCode, r.Body)
+	r = bank.do(t, "card-apply", "POST", "/applications", nil, bankApp)
+	var bankCreated struct{ ApplicationID string }
+	if _ = json.Unmarshal(r.Body, &bankCreated); r.StatusCode != 201 || !strings.Contains(string(r.Body), `"channel":"bank"`) {
+		t.Fatalf("bank application: %d %s", r.StatusCode, r.Body)
+	}
+	// Its photo comes from the bank too: an unsigned upload (anyone knowing the id) is refused.
+	photoPath := "/applications/" + bankCreated.ApplicationID + "/photo"
+	jpegH := http.Header{"Content-Type": {"image/jpeg"}}
+	if resp, b := p.do(t, "PUT", "/function/card-apply"+photoPath, jpegH, idPhoto(t)); resp.StatusCode != 403 ||
+		!strings.Contains(string(b), "photo-channel") {
+		t.Errorf("unsigned photo for a bank application: want 403 photo-channel, got %d %s", resp.StatusCode, b)
+	}
+	if r := bank.do(t, "card-apply", "PUT", photoPath, jpegH, idPhoto(t)); r.StatusCode != 200 ||
+		!strings.Contains(string(r.Body), `"status":"photo_pending_audit"`) {
+		t.Errorf("signed bank photo: want 200, got %d %s", r.StatusCode, r.Body)
 	}
 }
 

@@ -255,6 +255,17 @@ func TestCardApply_PermanentResidentOnlyAtTheOutlet(t *testing.T) {
 	if v.IDKind != "foreign_permanent_resident" || v.Ethnicity != EthnicityOther || v.Nationality == "中国" || v.Name != "S**** ****" {
 		t.Errorf("PR application: %+v", v)
 	}
+	// The photo of an outlet application comes from the outlet, not from whoever knows its id.
+	for _, who := range []Actor{{}, {ID: "someone", Channel: "h5"}, {ID: "bank-1", Channel: "bank"}} {
+		_, err := f.svc.UploadPhoto(ctx, v.ApplicationID, PhotoUpload{Body: jpegOf(t, 358, 441), Actor: who})
+		if p, ok := problem.As(err); !ok || p.Status != 403 || p.Extra["rule"] != "photo-from-application-channel" {
+			t.Errorf("photo from %+v for an outlet application: want 403, got %v", who, err)
+		}
+	}
+	if got, err := f.svc.UploadPhoto(ctx, v.ApplicationID, PhotoUpload{Body: jpegOf(t, 358, 441),
+		Actor: Actor{ID: "outlet-1", Channel: "outlet"}}); err != nil || got.Status != PhotoPendingAudit {
+		t.Errorf("photo from the outlet: %+v %v", got, err)
+	}
 }
 
 func TestCardApply_BadPhotoRejectedWithReason(t *testing.T) {

@@ -54,6 +54,14 @@ func (s *Service) UploadPhoto(ctx context.Context, id string, u PhotoUpload) (Vi
 			return View{}, err
 		}
 	}
+	// An application made at a counter takes its photo there: only that channel's caller
+	// may upload it (the transport gives a counter channel to signed callers alone,
+	// shared/channelauth), so nobody else can swap the photo of an outlet or bank applicant.
+	if (a.Channel == string(events.ChannelOutlet) || a.Channel == string(events.ChannelBank)) && u.Actor.Channel != a.Channel {
+		return View{}, problem.New(http.StatusForbidden, "photo-channel", "Photo must come from the counter",
+			"this application was made on the "+a.Channel+" channel; its photo is uploaded there, by that channel's signed caller").
+			With("rule", "photo-from-application-channel").With("applicationChannel", a.Channel)
+	}
 	if (u.Actor.ID != "" && !validOpaqueID(u.Actor.ID)) || (u.KioskID != "" && !validOpaqueID(u.KioskID)) {
 		return View{}, problem.Invalid("the operator or kiosk id is not valid", problem.Field("operator", "must be an opaque id of 1–64 letters, digits or ._:@-"))
 	}
