@@ -170,7 +170,11 @@ func (s *Service) decorate(c *Card) {
 
 // lock reads the card for update: concurrent changes of one card wait here, in turn.
 func (s *Service) lock(ctx context.Context, tx pgx.Tx, r ref) (Card, error) {
-	return s.scanCard(tx.QueryRow(ctx, `SELECT `+cardColumns+` FROM cards WHERE `+r.column+` = $1 FOR UPDATE`, r.value))
+	return s.scanCard(tx.QueryRow(ctx, lockSQL(r), r.value))
+}
+
+func lockSQL(r ref) string {
+	return `SELECT ` + cardColumns + ` FROM cards WHERE ` + r.column + ` = $1 FOR UPDATE`
 }
 
 // NewCard creates a card.
@@ -292,12 +296,39 @@ func (s *Service) due(c Card, now time.Time) bool {
 	return c.Status == TemporaryLoss && c.TempLossExpiresAt != nil && !c.TempLossExpiresAt.After(now)
 }
 
-// Change carries out r in a transaction of its own.
+// Change carries out r in a transaction of its own. The card is locked (and, for an
+// unlock, its open replacement read) in the round trip that begins the transaction.
 func (s *Service) Change(ctx context.Context, r Request) (Result, error) {
+	if err := r.normalise(); err != nil {
+		return Result{}, err
+	}
+	cr, err := parseRef(r.Card)
+	if err != nil {
+		return Result{}, err
+	}
+	b := &pgx.Batch{}
+	b.Queue(lockSQL(cr), cr.value)
+	if r.Action == ActUnlock {
+		b.Queue(`SELECT a.application_id, a.status FROM applications a JOIN cards c ON c.card_id = a.replaces_card_id
+			WHERE c.`+cr.column+` = $1 AND a.status NOT IN ('activated', 'withdrawn') LIMIT 1`, cr.value)
+	}
+	var c Card
+	var open *openReplacement
 	var res Result
-	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+	err = db.BeginWith(ctx, s.Pool, b, func(br pgx.BatchResults) error {
 		var err error
-		res, err = s.ChangeTx(ctx, tx, r)
+		if c, err = s.scanCard(br.QueryRow()); err != nil || r.Action != ActUnlock {
+			return err
+		}
+		open = &openReplacement{}
+		err = br.QueryRow().Scan(&open.id, &open.status)
+		if errors.Is(err, pgx.ErrNoRows) {
+			open.id, err = "", nil
+		}
+		return err
+	}, func(tx pgx.Tx) error {
+		var err error
+		res, err = s.changeLocked(ctx, tx, c, r, open)
 		return err
 	})
 	if err != nil {
@@ -305,6 +336,9 @@ func (s *Service) Change(ctx context.Context, r Request) (Result, error) {
 	}
 	return res, nil
 }
+
+// openReplacement is card-apply's open replacement of a card, read ahead ("" id: none).
+type openReplacement struct{ id, status string }
 
 // ChangeTx carries out r inside tx (READ COMMITTED): the card update, history row,
 // blacklist change, audit entry and CardStatusChanged event all commit or roll back with
@@ -322,11 +356,18 @@ func (s *Service) ChangeTx(ctx context.Context, tx pgx.Tx, r Request) (Result, e
 	if err != nil {
 		return Result{}, err
 	}
+	return s.changeLocked(ctx, tx, c, r, nil)
+}
+
+// changeLocked carries out r on card c, locked in tx. open is c's open replacement when
+// it was read with the lock (nil: read it here if the rules need it).
+func (s *Service) changeLocked(ctx context.Context, tx pgx.Tx, c Card, r Request, open *openReplacement) (Result, error) {
 	at := s.now()
 	if s.due(c, at) {
 		if _, err := s.lapseLocked(ctx, tx, c, at); err != nil {
 			return Result{}, err
 		}
+		var err error
 		if c, err = s.lock(ctx, tx, ref{"card_id", c.ID}); err != nil {
 			return Result{}, err
 		}
@@ -340,7 +381,7 @@ func (s *Service) ChangeTx(ctx context.Context, tx pgx.Tx, r Request) (Result, e
 		return Result{}, err
 	}
 	if r.Action == ActUnlock {
-		if err := s.noReplacementUnderway(ctx, tx, c); err != nil {
+		if err := s.noReplacementUnderway(ctx, tx, c, open); err != nil {
 			return Result{}, err
 		}
 	}
@@ -363,19 +404,22 @@ func (e *ReplacementUnderwayError) Error() string {
 	return fmt.Sprintf("card: a replacement (application %s, %s) is underway", e.ApplicationID, e.Application)
 }
 
-// noReplacementUnderway reads card-apply's open replacement of c, if any (applications,
-// migration 008): the one fact of that capability the card rules need.
-func (s *Service) noReplacementUnderway(ctx context.Context, tx pgx.Tx, c Card) error {
-	var id, status string
-	err := tx.QueryRow(ctx, `SELECT application_id, status FROM applications
-		WHERE replaces_card_id = $1 AND status NOT IN ('activated', 'withdrawn') LIMIT 1`, c.ID).Scan(&id, &status)
-	if errors.Is(err, pgx.ErrNoRows) {
+// noReplacementUnderway refuses when c has an open replacement in card-apply's
+// applications (migration 008), the one fact of that capability the card rules need; open
+// is it when already read, nil to read it here.
+func (s *Service) noReplacementUnderway(ctx context.Context, tx pgx.Tx, c Card, open *openReplacement) error {
+	if open == nil {
+		open = &openReplacement{}
+		err := tx.QueryRow(ctx, `SELECT application_id, status FROM applications
+			WHERE replaces_card_id = $1 AND status NOT IN ('activated', 'withdrawn') LIMIT 1`, c.ID).Scan(&open.id, &open.status)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+	}
+	if open.id == "" {
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	return &ReplacementUnderwayError{Current: c.Status, CurrentCode: s.Config.Codes.Code(c.Status), ApplicationID: id, Application: status}
+	return &ReplacementUnderwayError{Current: c.Status, CurrentCode: s.Config.Codes.Code(c.Status), ApplicationID: open.id, Application: open.status}
 }
 
 // change is what apply records.
