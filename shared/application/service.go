@@ -262,13 +262,16 @@ func (s *Service) submit(ctx context.Context, v Validated, r *replacement, actor
 	actor.Channel = string(v.Channel)
 	a := row{ID: appID, PersonID: personID, Channel: string(v.Channel), IDKind: v.ID.Kind.String(), Status: Submitted,
 		StatusSince: now, CreatedAt: now, Kind: events.KindFirst}
-	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('sscard.application:' || $1, 0))`, personID); err != nil {
+	// The person's lock and the open-application check go with BEGIN (db.BeginWith).
+	first := &pgx.Batch{}
+	first.Queue(`SELECT pg_advisory_xact_lock(hashtextextended('sscard.application:' || $1, 0))`, personID)
+	first.Queue(openApplicationSQL, personID)
+	err = db.BeginWith(ctx, s.Pool, first, func(br pgx.BatchResults) error {
+		if _, err := br.Exec(); err != nil {
 			return err
 		}
-		if err := checkNoOpenApplication(ctx, tx, personID); err != nil {
-			return err
-		}
+		return noOpenApplication(br.QueryRow())
+	}, func(tx pgx.Tx) error {
 		var photo *priorPhoto
 		if r == nil {
 			if err := checkNoCardInUse(ctx, tx, personID); err != nil {
@@ -342,12 +345,15 @@ func openApplicationConflict(state Status) *problem.Problem {
 	return p
 }
 
-// checkNoOpenApplication refuses a person with an open application: first or replacement,
-// one at a time.
-func checkNoOpenApplication(ctx context.Context, tx pgx.Tx, personID string) error {
+// openApplicationSQL finds a person's open application: first or replacement, one at a
+// time.
+const openApplicationSQL = `SELECT status FROM applications WHERE person_id = $1 AND status NOT IN ('activated', 'withdrawn')
+	LIMIT 1`
+
+// noOpenApplication refuses when the openApplicationSQL row names one.
+func noOpenApplication(r pgx.Row) error {
 	var open *string
-	err := tx.QueryRow(ctx, `SELECT status FROM applications WHERE person_id = $1 AND status NOT IN ('activated', 'withdrawn')
-		LIMIT 1`, personID).Scan(&open)
+	err := r.Scan(&open)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return err
 	}
@@ -400,6 +406,22 @@ func (s *Service) requireRegisteredKiosk(ctx context.Context, kioskID string) er
 		return kioskForbidden()
 	}
 	return err
+}
+
+// locked runs fn on application id, locked in the round trip that begins its transaction
+// (db.BeginWith); fn's error rolls it back.
+func (s *Service) locked(ctx context.Context, id string, fn func(tx pgx.Tx, a *row) error) error {
+	if !ValidApplicationID(id) {
+		return ErrNotFound
+	}
+	b := &pgx.Batch{}
+	b.Queue(`SELECT `+rowColumns+` FROM applications WHERE application_id = $1 FOR UPDATE`, id)
+	var a row
+	return db.BeginWith(ctx, s.Pool, b, func(br pgx.BatchResults) error {
+		var err error
+		a, err = scanRow(br.QueryRow())
+		return err
+	}, func(tx pgx.Tx) error { return fn(tx, &a) })
 }
 
 func (s *Service) lock(ctx context.Context, tx pgx.Tx, id string) (row, error) {
@@ -517,17 +539,13 @@ func (s *Service) AuditPhoto(ctx context.Context, id string, result events.Audit
 		act = ActReject
 	}
 	at := s.now()
-	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
-		a, err := s.lock(ctx, tx, id)
-		if err != nil {
-			return err
-		}
+	err := s.locked(ctx, id, func(tx pgx.Tx, a *row) error {
 		ev, err := events.New(events.PhotoAudited, Source, a.ID, events.PhotoAuditedData{ApplicationID: a.ID, Result: result,
 			Reason: reason, Auditor: operator.ID, AuditedAt: at.UTC()})
 		if err != nil {
 			return err
 		}
-		return s.transition(ctx, tx, &a, change{action: act, actor: operator, reason: reason, events: []event.Event{ev}}, at)
+		return s.transition(ctx, tx, a, change{action: act, actor: operator, reason: reason, events: []event.Event{ev}}, at)
 	})
 	if err != nil {
 		return View{}, err
@@ -554,15 +572,11 @@ func (s *Service) holderAction(ctx context.Context, id string, actor Actor, act 
 		return View{}, problem.Invalid("the operator id is not valid", problem.Field("operator", "must be an opaque id of 1–64 letters, digits or ._:@-"))
 	}
 	at := s.now()
-	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
-		a, err := s.lock(ctx, tx, id)
-		if err != nil {
-			return err
-		}
+	err := s.locked(ctx, id, func(tx pgx.Tx, a *row) error {
 		if actor.ID == "" {
 			actor.ID = a.PersonID
 		}
-		return act(tx, &a, actor, at)
+		return act(tx, a, actor, at)
 	})
 	if err != nil {
 		return View{}, err

@@ -94,11 +94,7 @@ func (s *Service) UploadPhoto(ctx context.Context, id string, u PhotoUpload) (Vi
 		}
 	}
 	object := PhotoBucket + "/" + key
-	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
-		a, err := s.lock(ctx, tx, id)
-		if err != nil {
-			return err
-		}
+	err = s.locked(ctx, id, func(tx pgx.Tx, a *row) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO application_photos (application_id, object_key, sha256, bytes, width, height,
 			kiosk_id, uploaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 			ON CONFLICT (application_id, object_key) DO UPDATE SET uploaded_at = excluded.uploaded_at, kiosk_id = excluded.kiosk_id`,
@@ -110,7 +106,7 @@ func (s *Service) UploadPhoto(ctx context.Context, id string, u PhotoUpload) (Vi
 		if err != nil {
 			return err
 		}
-		return s.transition(ctx, tx, &a, change{action: ActPhoto, actor: actor, photo: object, events: []event.Event{ev}}, at)
+		return s.transition(ctx, tx, a, change{action: ActPhoto, actor: actor, photo: object, events: []event.Event{ev}}, at)
 	})
 	if err != nil {
 		s.dropUnreferenced(key)

@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"errors"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -20,7 +21,7 @@ func BeginWith(ctx context.Context, pool *pgxpool.Pool, b *pgx.Batch, first func
 		return err
 	}
 	defer c.Release()
-	tx := &pipelinedTx{conn: c.Conn()}
+	tx := &pipelinedTx{conn: c.Conn(), commit: "COMMIT", rollback: "ROLLBACK"}
 	all := &pgx.Batch{}
 	all.Queue("BEGIN")
 	all.QueuedQueries = append(all.QueuedQueries, b.QueuedQueries...)
@@ -47,10 +48,12 @@ func BeginWith(ctx context.Context, pool *pgxpool.Pool, b *pgx.Batch, first func
 }
 
 // pipelinedTx is the transaction BeginWith opened on conn: pgx's own Tx, minus the BEGIN
-// it would send.
+// it would send. Begin nests a savepoint, as pgx's does.
 type pipelinedTx struct {
-	conn *pgx.Conn
-	done bool
+	conn             *pgx.Conn
+	commit, rollback string
+	depth            int
+	done             bool
 }
 
 var errTxDone = errors.New("db: the transaction has ended")
@@ -64,12 +67,18 @@ func (t *pipelinedTx) end(ctx context.Context, sql string) error {
 	return err
 }
 
-func (t *pipelinedTx) Commit(ctx context.Context) error   { return t.end(ctx, "COMMIT") }
-func (t *pipelinedTx) Rollback(ctx context.Context) error { return t.end(ctx, "ROLLBACK") }
+func (t *pipelinedTx) Commit(ctx context.Context) error   { return t.end(ctx, t.commit) }
+func (t *pipelinedTx) Rollback(ctx context.Context) error { return t.end(ctx, t.rollback) }
 
-// Begin (a savepoint) and LargeObjects are not offered: nothing of ours nests.
-func (t *pipelinedTx) Begin(context.Context) (pgx.Tx, error) {
-	return nil, errors.New("db: nested transactions are not supported here")
+func (t *pipelinedTx) Begin(ctx context.Context) (pgx.Tx, error) {
+	if t.done {
+		return nil, errTxDone
+	}
+	sp := "sp_" + strconv.Itoa(t.depth+1)
+	if _, err := t.conn.Exec(ctx, "SAVEPOINT "+sp); err != nil {
+		return nil, err
+	}
+	return &pipelinedTx{conn: t.conn, commit: "RELEASE SAVEPOINT " + sp, rollback: "ROLLBACK TO SAVEPOINT " + sp, depth: t.depth + 1}, nil
 }
 
 func (t *pipelinedTx) CopyFrom(ctx context.Context, table pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error) {
@@ -78,6 +87,7 @@ func (t *pipelinedTx) CopyFrom(ctx context.Context, table pgx.Identifier, cols [
 func (t *pipelinedTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	return t.conn.SendBatch(ctx, b)
 }
+// LargeObjects is not offered: nothing of ours stores large objects.
 func (t *pipelinedTx) LargeObjects() pgx.LargeObjects {
 	panic("db: large objects are not supported here")
 }

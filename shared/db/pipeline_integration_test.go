@@ -1,0 +1,87 @@
+//go:build integration
+
+package db_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sscard/platform/shared/db"
+	"github.com/sscard/platform/tests/testenv"
+)
+
+// BeginWith commits fn's work, rolls back on fn's or first's error, nests savepoints, and
+// leaves the pooled connection outside any transaction either way.
+func TestBeginWith(t *testing.T) {
+	ctx := context.Background()
+	env := testenv.Load(t)
+	pool := env.Pool(t, env.NewDatabase(t))
+	if _, err := pool.Exec(ctx, `CREATE TABLE t (id int PRIMARY KEY, v text)`); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(id int, v string) func(pgx.Tx) error {
+		return func(tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `INSERT INTO t VALUES ($1, $2)`, id, v)
+			return err
+		}
+	}
+	read := func(br pgx.BatchResults) error { _, err := br.Exec(); return err }
+	lock := func() *pgx.Batch {
+		b := &pgx.Batch{}
+		b.Queue(`SELECT count(*) FROM t`)
+		return b
+	}
+	count := func() (n int) {
+		_ = pool.QueryRow(ctx, `SELECT count(*) FROM t`).Scan(&n)
+		return n
+	}
+	if err := db.BeginWith(ctx, pool, lock(), read, insert(1, "a")); err != nil || count() != 1 {
+		t.Fatalf("commit: %v, %d rows", err, count())
+	}
+	boom := errors.New("boom")
+	if err := db.BeginWith(ctx, pool, lock(), read, func(tx pgx.Tx) error {
+		_ = insert(2, "b")(tx)
+		return boom
+	}); !errors.Is(err, boom) || count() != 1 {
+		t.Fatalf("fn error: %v, %d rows", err, count())
+	}
+	if err := db.BeginWith(ctx, pool, lock(), func(pgx.BatchResults) error { return boom }, insert(3, "c")); !errors.Is(err, boom) || count() != 1 {
+		t.Fatalf("first error: %v, %d rows", err, count())
+	}
+	// A failing statement in the first batch: the error, nothing written.
+	bad := &pgx.Batch{}
+	bad.Queue(`SELECT * FROM missing_table`)
+	if err := db.BeginWith(ctx, pool, bad, read, insert(4, "d")); err == nil || count() != 1 {
+		t.Fatalf("bad first statement: %v, %d rows", err, count())
+	}
+	// A savepoint rolled back inside a committed transaction.
+	if err := db.BeginWith(ctx, pool, lock(), read, func(tx pgx.Tx) error {
+		sp, err := tx.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		if err := insert(1, "dup")(sp); err == nil {
+			return errors.New("duplicate key accepted")
+		}
+		if err := sp.Rollback(ctx); err != nil {
+			return err
+		}
+		return insert(5, "e")(tx)
+	}); err != nil || count() != 2 {
+		t.Fatalf("savepoint: %v, %d rows", err, count())
+	}
+	// Every pooled connection is idle, outside a transaction.
+	for range 4 {
+		c, err := pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := c.Conn().PgConn().TxStatus(); st != 'I' {
+			t.Errorf("connection back in the pool in transaction state %q", st)
+		}
+		defer c.Release()
+	}
+}
