@@ -87,6 +87,7 @@ func (t *pipelinedTx) CopyFrom(ctx context.Context, table pgx.Identifier, cols [
 func (t *pipelinedTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	return t.conn.SendBatch(ctx, b)
 }
+
 // LargeObjects is not offered: nothing of ours stores large objects.
 func (t *pipelinedTx) LargeObjects() pgx.LargeObjects {
 	panic("db: large objects are not supported here")
