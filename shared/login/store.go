@@ -9,18 +9,25 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sscard/platform/shared/redisbatch"
 )
 
 // Sessions keeps login sessions in Redis. The poll script writes the session and the
 // token it mints in one step, so login state needs one Redis primary (not Cluster).
 type Sessions struct {
-	rdb *redis.Client
-	cfg Config
+	rdb   *redis.Client
+	cfg   Config
+	polls *redisbatch.Batcher // the poll script, pipelined across concurrent polls
 }
+
+// pollSlots is how many pipelines of polls are in flight at once, each on one pooled
+// Redis connection; thousands of polling pages share them (make bench).
+const pollSlots = 8
 
 // NewSessions returns the store with cfg (zero fields take DefaultConfig).
 func NewSessions(rdb *redis.Client, cfg Config) *Sessions {
-	return &Sessions{rdb: rdb, cfg: cfg.withDefaults()}
+	return &Sessions{rdb: rdb, cfg: cfg.withDefaults(), polls: redisbatch.New(rdb, pollScript, pollSlots)}
 }
 
 // Config returns the effective timing rules.
@@ -167,10 +174,11 @@ func (s *Sessions) Poll(ctx context.Context, id string, now time.Time) (PollResu
 	if !ValidID(id) {
 		return PollResult{}, ErrUnknown
 	}
-	f, err := pollScript.Run(ctx, s.rdb, []string{sessionKey(id)}, s.cfg.SlowDownStep.Milliseconds()).Slice()
+	polled, err := s.polls.Run(ctx, []string{sessionKey(id)}, s.cfg.SlowDownStep.Milliseconds())
 	if err != nil {
 		return PollResult{}, err
 	}
+	f, _ := polled.([]any)
 	if len(f) < 4 {
 		return PollResult{}, ErrUnknown
 	}
