@@ -33,6 +33,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/sscard/platform/shared/db"
 	"github.com/sscard/platform/shared/gm"
 )
 
@@ -143,15 +144,10 @@ type Log struct {
 	wake wakeup // appends in this process wake its sealer (seal.go)
 }
 
-// Beginner starts transactions (a *pgxpool.Pool).
-type Beginner interface {
-	Begin(ctx context.Context) (pgx.Tx, error)
-}
-
 // Append writes e in a transaction of its own and seals it, returning it with seq, time,
 // chain position and hashes.
-func (l *Log) Append(ctx context.Context, db Beginner, e Entry) (Entry, error) {
-	tx, err := db.Begin(ctx)
+func (l *Log) Append(ctx context.Context, pool db.Pool, e Entry) (Entry, error) {
+	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return Entry{}, err
 	}
@@ -163,10 +159,10 @@ func (l *Log) Append(ctx context.Context, db Beginner, e Entry) (Entry, error) {
 	if err := tx.Commit(ctx); err != nil {
 		return Entry{}, err
 	}
-	if _, err := l.Seal(ctx, db); err != nil {
+	if _, err := l.Seal(ctx, pool); err != nil {
 		return Entry{}, err
 	}
-	sealed, err := l.entry(ctx, db, out.Seq)
+	sealed, err := l.entry(ctx, pool, out.Seq)
 	if err != nil {
 		return Entry{}, err
 	}
@@ -259,14 +255,14 @@ func (l *Log) writeCheckpoint(ctx context.Context, db execQuerier, pos int64, ha
 // Checkpoint seals what is pending and signs the newest sealed entry now (a scheduled job
 // or audit-verify -checkpoint calls it; the sealer also does every CheckpointEvery
 // entries). It returns nil when the log is empty.
-func (l *Log) Checkpoint(ctx context.Context, db Beginner) (*Checkpoint, error) {
+func (l *Log) Checkpoint(ctx context.Context, pool db.Pool) (*Checkpoint, error) {
 	if l.Signer == nil {
 		return nil, errors.New("audit: no signing key")
 	}
-	if _, err := l.Seal(ctx, db); err != nil {
+	if _, err := l.Seal(ctx, pool); err != nil {
 		return nil, err
 	}
-	tx, err := db.Begin(ctx)
+	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/sscard/platform/shared/db"
 	"github.com/sscard/platform/shared/gm"
 )
 
@@ -23,33 +24,15 @@ import (
 const SealBatch = 500
 
 // Seal links every committed unsealed entry into the chain and returns how many it sealed.
-// Sealers anywhere take turns on the chain lock.
-func (l *Log) Seal(ctx context.Context, db Beginner) (int, error) {
-	total := 0
-	for {
-		n, err := l.sealBatch(ctx, db)
-		total += n
-		if err != nil || n < SealBatch {
-			return total, err
-		}
-	}
+// Sealers anywhere take turns on the chain lock (db.Drain).
+func (l *Log) Seal(ctx context.Context, pool db.Pool) (int, error) {
+	return db.Drain(ctx, pool, lockKey, `SELECT EXISTS (SELECT 1 FROM audit_log WHERE pos IS NULL)`, SealBatch,
+		func(tx pgx.Tx) (int, error) { return l.sealBatch(ctx, tx) })
 }
 
-func (l *Log) sealBatch(ctx context.Context, db Beginner) (int, error) {
-	tx, err := db.Begin(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer tx.Rollback(ctx)
-	// Nothing to do is the common case of a timer tick: answer it without the lock.
-	var any bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audit_log WHERE pos IS NULL)`).Scan(&any); err != nil || !any {
-		return 0, err
-	}
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey); err != nil {
-		return 0, err
-	}
-	// Read committed: after the lock, these reads see what the previous sealer committed.
+// sealBatch links up to SealBatch entries, in seq order, after the chain's tail. It runs
+// under the chain lock in read committed, so it sees what the previous sealer committed.
+func (l *Log) sealBatch(ctx context.Context, tx pgx.Tx) (int, error) {
 	rows, err := tx.Query(ctx, `SELECT seq, at, actor, channel, action, object_type, object_id, coalesce(request_id, ''), detail
 		FROM audit_log WHERE pos IS NULL ORDER BY seq LIMIT $1`, SealBatch)
 	if err != nil {
@@ -92,10 +75,7 @@ func (l *Log) sealBatch(ctx context.Context, db Beginner) (int, error) {
 	if int(tag.RowsAffected()) != len(pending) {
 		return 0, errors.New("audit: entries changed while sealing")
 	}
-	if err := l.checkpointIfDue(ctx, tx, pending); err != nil {
-		return 0, err
-	}
-	return len(pending), tx.Commit(ctx)
+	return len(pending), l.checkpointIfDue(ctx, tx, pending)
 }
 
 // checkpointIfDue signs every entry of the batch that ends a run of CheckpointEvery
@@ -125,15 +105,10 @@ func (l *Log) checkpointIfDue(ctx context.Context, tx pgx.Tx, batch []Entry) err
 }
 
 // entry reads one entry by seq.
-func (l *Log) entry(ctx context.Context, db Beginner, seq int64) (Entry, error) {
-	tx, err := db.Begin(ctx)
-	if err != nil {
-		return Entry{}, err
-	}
-	defer tx.Rollback(ctx)
+func (l *Log) entry(ctx context.Context, pool db.Pool, seq int64) (Entry, error) {
 	var e Entry
 	var pos *int64
-	err = tx.QueryRow(ctx, `SELECT seq, pos, at, actor, channel, action, object_type, object_id, coalesce(request_id, ''),
+	err := pool.QueryRow(ctx, `SELECT seq, pos, at, actor, channel, action, object_type, object_id, coalesce(request_id, ''),
 		detail, prev_hash, hash FROM audit_log WHERE seq = $1`, seq).Scan(&e.Seq, &pos, &e.At, &e.Actor, &e.Channel,
 		&e.Action, &e.ObjectType, &e.ObjectID, &e.RequestID, &e.Detail, &e.PrevHash, &e.Hash)
 	if pos != nil {
@@ -163,8 +138,10 @@ func (w *wakeup) appended() {
 	}
 }
 
-// Sealer timing: an append wakes the sealer before its transaction commits, so while
-// appends are recent the sealer looks again every SealPoll; when idle it still looks every
+// Sealer timing: an append arms the sealer to run within SealPoll, so the entries of all
+// the transactions committing meanwhile are sealed together (an append comes before its
+// commit: sealing at once would mostly find nothing, and under load would never rest).
+// While appends are recent it looks again every SealPoll; when idle it still looks every
 // SealIdle for entries other instances left behind (a crash after commit).
 const (
 	SealPoll = 20 * time.Millisecond
@@ -174,25 +151,40 @@ const (
 
 // RunSealer seals until ctx ends, then once more (bounded) so entries committed by the
 // last requests do not wait for another instance. Errors (a database outage) are logged
-// and retried; entries stay safely unsealed meanwhile.
-func (l *Log) RunSealer(ctx context.Context, db Beginner, log *slog.Logger) {
+// and retried every second; entries stay safely unsealed meanwhile.
+func (l *Log) RunSealer(ctx context.Context, pool db.Pool, log *slog.Logger) {
 	wake := l.wake.ch()
 	timer := time.NewTimer(SealPoll)
 	defer timer.Stop()
+	due := time.Now().Add(SealPoll)
+	after := func(d time.Duration) {
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(d)
+		due = time.Now().Add(d)
+	}
 	var failing bool
 	for {
 		select {
 		case <-ctx.Done():
 			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			if _, err := l.Seal(final, db); err != nil && log != nil {
+			if _, err := l.Seal(final, pool); err != nil && log != nil {
 				log.Warn("audit seal at stop failed; another instance will seal", "error", err.Error())
 			}
 			cancel()
 			return
 		case <-wake:
+			if time.Until(due) > SealPoll {
+				after(SealPoll)
+			}
+			continue
 		case <-timer.C:
 		}
-		_, err := l.Seal(ctx, db)
+		_, err := l.Seal(ctx, pool)
 		switch {
 		case err != nil && ctx.Err() == nil && !failing && log != nil:
 			log.Warn("audit seal failed; retrying", "error", err.Error())
@@ -203,19 +195,13 @@ func (l *Log) RunSealer(ctx context.Context, db Beginner, log *slog.Logger) {
 			}
 			failing = false
 		}
-		next := SealIdle
-		if time.Since(time.Unix(0, l.wake.last.Load())) < recent || failing {
-			next = SealPoll
-			if failing {
-				next = time.Second
-			}
+		switch {
+		case failing:
+			after(time.Second)
+		case time.Since(time.Unix(0, l.wake.last.Load())) < recent:
+			after(SealPoll)
+		default:
+			after(SealIdle)
 		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-		timer.Reset(next)
 	}
 }

@@ -7,13 +7,16 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/sscard/platform/shared/db"
 )
 
 // The blacklist is the set of card numbers terminals must refuse: cards under temporary
 // or formal loss, and cancelled cards. Every status change is one blacklist change, which
-// gets the next version when sequenced (see Sequence): "add" when the card's new status is listed (again, for a loss made
-// formal or a lost card cancelled — the entry's status changes), "remove" when it is
-// normal again (unlock, lapse). A cancelled card stays listed for good.
+// gets the next version when sequenced (see Sequence): "add" when the card's new status
+// is listed (again, for a loss made formal or a lost card cancelled — the entry's status
+// changes), "remove" when it is normal again (unlock, lapse). A cancelled card stays
+// listed for good.
 //
 // Terminals keep (version, set). They start from Snapshot, then apply Delta(version)
 // repeatedly: adds join the set, removes leave it. Delta collapses several changes of one
@@ -114,14 +117,8 @@ const sequenceBatch = 1000
 // before it asked. (Changes of one card are recorded in order under the card's row lock,
 // so they are numbered in order too.) It returns how many changes it numbered.
 func (s *Service) Sequence(ctx context.Context) (int, error) {
-	total := 0
-	for {
-		n, err := s.sequenceBatch(ctx)
-		total += n
-		if err != nil || n < sequenceBatch {
-			return total, err
-		}
-	}
+	return db.Drain(ctx, s.Pool, blacklistLock, `SELECT EXISTS (SELECT 1 FROM blacklist_changes WHERE version IS NULL)`,
+		sequenceBatch, func(tx pgx.Tx) (int, error) { return s.sequenceBatch(ctx, tx) })
 }
 
 type pendingChange struct {
@@ -133,63 +130,51 @@ type pendingChange struct {
 	At     time.Time
 }
 
-func (s *Service) sequenceBatch(ctx context.Context) (int, error) {
-	n := 0
-	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
-		// Most reads find nothing to number: answer them without the lock.
-		var pending bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM blacklist_changes WHERE version IS NULL)`).Scan(&pending); err != nil || !pending {
-			return err
+// sequenceBatch numbers up to sequenceBatch pending changes under the sequencer lock.
+func (s *Service) sequenceBatch(ctx context.Context, tx pgx.Tx) (int, error) {
+	rows, err := tx.Query(ctx, `SELECT change_id, card_id, card_no, op, status, at FROM blacklist_changes
+		WHERE version IS NULL ORDER BY change_id LIMIT $1`, sequenceBatch)
+	if err != nil {
+		return 0, err
+	}
+	changes, err := pgx.CollectRows(rows, pgx.RowToStructByPos[pendingChange])
+	if err != nil || len(changes) == 0 {
+		return 0, err
+	}
+	var version int64
+	if err := tx.QueryRow(ctx, `SELECT version FROM blacklist_meta FOR UPDATE`).Scan(&version); err != nil {
+		return 0, err
+	}
+	ids := make([]int64, len(changes))
+	versions := make([]int64, len(changes))
+	newest := map[string]int{} // card number → index of its newest change in this batch
+	for i, c := range changes {
+		version++
+		ids[i], versions[i] = c.ID, version
+		newest[c.CardNo] = i
+	}
+	var removed, addNo, addID, addStatus []string
+	var addVersion []int64
+	var addAt []time.Time
+	for no, i := range newest {
+		c := changes[i]
+		if c.Op == "add" {
+			addNo, addID, addStatus = append(addNo, no), append(addID, c.CardID), append(addStatus, string(c.Status))
+			addVersion, addAt = append(addVersion, versions[i]), append(addAt, c.At)
+		} else {
+			removed = append(removed, no)
 		}
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, blacklistLock); err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, `SELECT change_id, card_id, card_no, op, status, at FROM blacklist_changes
-			WHERE version IS NULL ORDER BY change_id LIMIT $1`, sequenceBatch)
-		if err != nil {
-			return err
-		}
-		changes, err := pgx.CollectRows(rows, pgx.RowToStructByPos[pendingChange])
-		if err != nil || len(changes) == 0 {
-			return err
-		}
-		var version int64
-		if err := tx.QueryRow(ctx, `SELECT version FROM blacklist_meta FOR UPDATE`).Scan(&version); err != nil {
-			return err
-		}
-		ids := make([]int64, len(changes))
-		versions := make([]int64, len(changes))
-		newest := map[string]int{} // card number → index of its newest change in this batch
-		for i, c := range changes {
-			version++
-			ids[i], versions[i] = c.ID, version
-			newest[c.CardNo] = i
-		}
-		var removed, addNo, addID, addStatus []string
-		var addVersion []int64
-		var addAt []time.Time
-		for no, i := range newest {
-			c := changes[i]
-			if c.Op == "add" {
-				addNo, addID, addStatus = append(addNo, no), append(addID, c.CardID), append(addStatus, string(c.Status))
-				addVersion, addAt = append(addVersion, versions[i]), append(addAt, c.At)
-			} else {
-				removed = append(removed, no)
-			}
-		}
-		b := &pgx.Batch{}
-		b.Queue(`UPDATE blacklist_changes c SET version = u.version
-			FROM unnest($1::bigint[], $2::bigint[]) AS u(id, version) WHERE c.change_id = u.id`, ids, versions)
-		b.Queue(`DELETE FROM blacklist_entries WHERE card_no = ANY($1)`, removed)
-		b.Queue(`INSERT INTO blacklist_entries (card_no, card_id, status, version, since)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[])
-			ON CONFLICT (card_no) DO UPDATE SET status = EXCLUDED.status, version = EXCLUDED.version`,
-			addNo, addID, addStatus, addVersion, addAt)
-		b.Queue(`UPDATE blacklist_meta SET version = $1`, version)
-		n = len(changes)
-		return tx.SendBatch(ctx, b).Close()
-	})
-	return n, err
+	}
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE blacklist_changes c SET version = u.version
+		FROM unnest($1::bigint[], $2::bigint[]) AS u(id, version) WHERE c.change_id = u.id`, ids, versions)
+	b.Queue(`DELETE FROM blacklist_entries WHERE card_no = ANY($1)`, removed)
+	b.Queue(`INSERT INTO blacklist_entries (card_no, card_id, status, version, since)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[])
+		ON CONFLICT (card_no) DO UPDATE SET status = EXCLUDED.status, version = EXCLUDED.version`,
+		addNo, addID, addStatus, addVersion, addAt)
+	b.Queue(`UPDATE blacklist_meta SET version = $1`, version)
+	return len(changes), tx.SendBatch(ctx, b).Close()
 }
 
 // readOnly runs fn in a REPEATABLE READ read-only transaction: one consistent view of the
