@@ -244,7 +244,7 @@ func (s *Service) replaceable(ctx context.Context, tx pgx.Tx, personID string, r
 		p.InvalidParams = []problem.InvalidParam{problem.Field(FieldCardNo, "is not this person's current card")}
 		return oldCard{}, p
 	}
-	st.TemporaryLossLapsed = expires != nil && !expires.After(now)
+	st.TemporaryLossLapsed = card.Lapsed(st.Status, expires, now)
 	if st.Status == card.Cancelled {
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM card_status_history WHERE card_id = $1
 			AND to_status = 'cancelled' AND from_status IN ('temporary_loss', 'formal_loss'))`, c.id).

@@ -75,7 +75,14 @@ type Card struct {
 	// BankSyncedVersion is the newest change the bank has acknowledged; the bank is in
 	// step when it equals Version.
 	BankSyncedVersion int64 `json:"bankSyncedVersion"`
+
+	// replacement is card-apply's open replacement of the card, read with the row lock.
+	replacement openReplacement
 }
+
+// openReplacement is an application replacing a card that is not activated or withdrawn
+// yet ("" id: none).
+type openReplacement struct{ id, status string }
 
 // Request asks for a status change.
 type Request struct {
@@ -170,11 +177,23 @@ func (s *Service) decorate(c *Card) {
 
 // lock reads the card for update: concurrent changes of one card wait here, in turn.
 func (s *Service) lock(ctx context.Context, tx pgx.Tx, r ref) (Card, error) {
-	return s.scanCard(tx.QueryRow(ctx, lockSQL(r), r.value))
+	return s.scanLocked(tx.QueryRow(ctx, lockSQL(r), r.value))
 }
 
+// lockSQL locks one card and reads its open replacement (card-apply's applications,
+// migration 008: the one fact of that capability the card rules need).
 func lockSQL(r ref) string {
-	return `SELECT ` + cardColumns + ` FROM cards WHERE ` + r.column + ` = $1 FOR UPDATE`
+	return `SELECT ` + cardColumns + `, coalesce(open_app, ''), coalesce(open_app_status, '')
+		FROM cards LEFT JOIN LATERAL (SELECT application_id AS open_app, status AS open_app_status FROM applications
+			WHERE replaces_card_id = cards.card_id AND status NOT IN ('activated', 'withdrawn') LIMIT 1) r ON true
+		WHERE cards.` + r.column + ` = $1 FOR UPDATE OF cards`
+}
+
+func (s *Service) scanLocked(row pgx.Row) (Card, error) {
+	var open openReplacement
+	c, err := s.scanCard(row, &open.id, &open.status)
+	c.replacement = open
+	return c, err
 }
 
 // NewCard creates a card.
@@ -292,43 +311,32 @@ func (s *Service) Get(ctx context.Context, cardRef string) (Card, error) {
 	return Card{}, errors.New("card: lapse did not settle")
 }
 
-func (s *Service) due(c Card, now time.Time) bool {
-	return c.Status == TemporaryLoss && c.TempLossExpiresAt != nil && !c.TempLossExpiresAt.After(now)
+func (s *Service) due(c Card, now time.Time) bool { return Lapsed(c.Status, c.TempLossExpiresAt, now) }
+
+// Lapsed reports whether a card in status with temporary-loss expiry expires has lapsed
+// back to normal by now (the lapse job records it when it next runs).
+func Lapsed(status Status, expires *time.Time, now time.Time) bool {
+	return status == TemporaryLoss && expires != nil && !expires.After(now)
 }
 
-// Change carries out r in a transaction of its own. The card is locked (and, for an
-// unlock, its open replacement read) in the round trip that begins the transaction.
+// Change carries out r in a transaction of its own. The card is locked in the round trip
+// that begins the transaction (db.BeginWith).
 func (s *Service) Change(ctx context.Context, r Request) (Result, error) {
-	if err := r.normalise(); err != nil {
-		return Result{}, err
-	}
-	cr, err := parseRef(r.Card)
+	cr, err := r.target()
 	if err != nil {
 		return Result{}, err
 	}
 	b := &pgx.Batch{}
 	b.Queue(lockSQL(cr), cr.value)
-	if r.Action == ActUnlock {
-		b.Queue(`SELECT a.application_id, a.status FROM applications a JOIN cards c ON c.card_id = a.replaces_card_id
-			WHERE c.`+cr.column+` = $1 AND a.status NOT IN ('activated', 'withdrawn') LIMIT 1`, cr.value)
-	}
 	var c Card
-	var open *openReplacement
 	var res Result
 	err = db.BeginWith(ctx, s.Pool, b, func(br pgx.BatchResults) error {
 		var err error
-		if c, err = s.scanCard(br.QueryRow()); err != nil || r.Action != ActUnlock {
-			return err
-		}
-		open = &openReplacement{}
-		err = br.QueryRow().Scan(&open.id, &open.status)
-		if errors.Is(err, pgx.ErrNoRows) {
-			open.id, err = "", nil
-		}
+		c, err = s.scanLocked(br.QueryRow())
 		return err
 	}, func(tx pgx.Tx) error {
 		var err error
-		res, err = s.changeLocked(ctx, tx, c, r, open)
+		res, err = s.changeLocked(ctx, tx, c, r)
 		return err
 	})
 	if err != nil {
@@ -337,18 +345,12 @@ func (s *Service) Change(ctx context.Context, r Request) (Result, error) {
 	return res, nil
 }
 
-// openReplacement is card-apply's open replacement of a card, read ahead ("" id: none).
-type openReplacement struct{ id, status string }
-
 // ChangeTx carries out r inside tx (READ COMMITTED): the card update, history row,
 // blacklist change, audit entry and CardStatusChanged event all commit or roll back with
 // tx. A temporary loss found expired is lapsed first (in tx), so the rules apply to the
 // status the card really has.
 func (s *Service) ChangeTx(ctx context.Context, tx pgx.Tx, r Request) (Result, error) {
-	if err := r.normalise(); err != nil {
-		return Result{}, err
-	}
-	cr, err := parseRef(r.Card)
+	cr, err := r.target()
 	if err != nil {
 		return Result{}, err
 	}
@@ -356,12 +358,19 @@ func (s *Service) ChangeTx(ctx context.Context, tx pgx.Tx, r Request) (Result, e
 	if err != nil {
 		return Result{}, err
 	}
-	return s.changeLocked(ctx, tx, c, r, nil)
+	return s.changeLocked(ctx, tx, c, r)
 }
 
-// changeLocked carries out r on card c, locked in tx. open is c's open replacement when
-// it was read with the lock (nil: read it here if the rules need it).
-func (s *Service) changeLocked(ctx context.Context, tx pgx.Tx, c Card, r Request, open *openReplacement) (Result, error) {
+// target normalises r and parses the card it names.
+func (r *Request) target() (ref, error) {
+	if err := r.normalise(); err != nil {
+		return ref{}, err
+	}
+	return parseRef(r.Card)
+}
+
+// changeLocked carries out r on card c, locked in tx.
+func (s *Service) changeLocked(ctx context.Context, tx pgx.Tx, c Card, r Request) (Result, error) {
 	at := s.now()
 	if s.due(c, at) {
 		if _, err := s.lapseLocked(ctx, tx, c, at); err != nil {
@@ -380,10 +389,11 @@ func (s *Service) changeLocked(ctx context.Context, tx pgx.Tx, c Card, r Request
 		}
 		return Result{}, err
 	}
-	if r.Action == ActUnlock {
-		if err := s.noReplacementUnderway(ctx, tx, c, open); err != nil {
-			return Result{}, err
-		}
+	// Unlocking a card whose replacement is being made would leave the holder two usable
+	// cards once the new one is activated.
+	if open := c.replacement; r.Action == ActUnlock && open.id != "" {
+		return Result{}, &ReplacementUnderwayError{Current: c.Status, CurrentCode: s.Config.Codes.Code(c.Status),
+			ApplicationID: open.id, Application: open.status}
 	}
 	return s.apply(ctx, tx, c, to, change{action: r.Action, channel: r.Channel, eventChannel: eventChannel(r.Channel),
 		reason: r.Reason, actor: r.Actor, identity: r.IdentityVerified, requestID: r.RequestID, at: at, effective: at})
@@ -402,24 +412,6 @@ type ReplacementUnderwayError struct {
 
 func (e *ReplacementUnderwayError) Error() string {
 	return fmt.Sprintf("card: a replacement (application %s, %s) is underway", e.ApplicationID, e.Application)
-}
-
-// noReplacementUnderway refuses when c has an open replacement in card-apply's
-// applications (migration 008), the one fact of that capability the card rules need; open
-// is it when already read, nil to read it here.
-func (s *Service) noReplacementUnderway(ctx context.Context, tx pgx.Tx, c Card, open *openReplacement) error {
-	if open == nil {
-		open = &openReplacement{}
-		err := tx.QueryRow(ctx, `SELECT application_id, status FROM applications
-			WHERE replaces_card_id = $1 AND status NOT IN ('activated', 'withdrawn') LIMIT 1`, c.ID).Scan(&open.id, &open.status)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
-	}
-	if open.id == "" {
-		return nil
-	}
-	return &ReplacementUnderwayError{Current: c.Status, CurrentCode: s.Config.Codes.Code(c.Status), ApplicationID: open.id, Application: open.status}
 }
 
 // change is what apply records.
