@@ -424,13 +424,6 @@ func (s *Service) locked(ctx context.Context, id string, fn func(tx pgx.Tx, a *r
 	}, func(tx pgx.Tx) error { return fn(tx, &a) })
 }
 
-func (s *Service) lock(ctx context.Context, tx pgx.Tx, id string) (row, error) {
-	if !ValidApplicationID(id) {
-		return row{}, ErrNotFound
-	}
-	return scanRow(tx.QueryRow(ctx, `SELECT `+rowColumns+` FROM applications WHERE application_id = $1 FOR UPDATE`, id))
-}
-
 // change is one transition to record.
 type change struct {
 	action  Action

@@ -182,8 +182,8 @@ func TestCheckPhoto(t *testing.T) {
 	if ph.Width != 358 || ph.Height != 441 || len(ph.SHA256) != 64 || bytes.Contains(ph.JPEG, []byte("Exif")) || bytes.Contains(ph.JPEG, []byte("GPS")) {
 		t.Errorf("stored photo keeps metadata or lost size: %dx%d", ph.Width, ph.Height)
 	}
-	// Stripping keeps the compressed image as it was: the same pixels, the same bytes as
-	// the upload without the segment, and no bytes after the end of the image.
+	// Stripping keeps the compressed image as it was (so the pixels are the upload's): the
+	// same bytes as the upload without the segment, and no bytes after the end of the image.
 	if !bytes.Equal(ph.JPEG, good) {
 		t.Errorf("stripped photo differs from the upload without its EXIF segment")
 	}
@@ -192,11 +192,6 @@ func TestCheckPhoto(t *testing.T) {
 	smuggled = append(smuggled, []byte("PK\x03\x04 a zip after the image")...)
 	if ph, err := CheckPhoto("image/jpeg", smuggled); err != nil || !bytes.Equal(ph.JPEG, good) {
 		t.Errorf("comment and trailing bytes not dropped: %v", err)
-	}
-	a, _ := jpeg.Decode(bytes.NewReader(good))
-	b, _ := jpeg.Decode(bytes.NewReader(ph.JPEG))
-	if ay, by := a.(*image.YCbCr), b.(*image.YCbCr); !bytes.Equal(ay.Y, by.Y) || !bytes.Equal(ay.Cb, by.Cb) || !bytes.Equal(ay.Cr, by.Cr) {
-		t.Errorf("pixels changed")
 	}
 	var pngBuf bytes.Buffer
 	_ = png.Encode(&pngBuf, image.NewRGBA(image.Rect(0, 0, 358, 441)))

@@ -136,27 +136,26 @@ func Route[T any](g *Gate, read func(handler.Request) (T, Claim, error),
 		}
 		return fn(req, in, a)
 	}
-	signed := callsign.Require(g.V, func(req handler.Request) (handler.Response, error) {
+	signed := func(req handler.Request) (handler.Response, error) {
 		id, _ := callsign.Caller(req)
 		return serve(req, &id)
-	})
-	return func(req handler.Request) (handler.Response, error) {
-		if Presented(req.Header) {
-			return signed(req)
-		}
-		return serve(req, nil)
 	}
+	return g.either(signed, func(req handler.Request) (handler.Response, error) { return serve(req, nil) })
 }
 
 // Open serves a route that names no channel (reads): anyone may call it unsigned, and a
 // signed caller is verified and gets a signed answer, as its client insists on one.
-func (g *Gate) Open(fn runtime.HandlerFunc) runtime.HandlerFunc {
-	signed := callsign.Require(g.V, fn)
+func (g *Gate) Open(fn runtime.HandlerFunc) runtime.HandlerFunc { return g.either(fn, fn) }
+
+// either sends a request that presents a signature through callsign.Require to signed,
+// and any other to unsigned.
+func (g *Gate) either(signed, unsigned runtime.HandlerFunc) runtime.HandlerFunc {
+	verified := callsign.Require(g.V, signed)
 	return func(req handler.Request) (handler.Response, error) {
 		if Presented(req.Header) {
-			return signed(req)
+			return verified(req)
 		}
-		return fn(req)
+		return unsigned(req)
 	}
 }
 

@@ -74,14 +74,14 @@ func Run(ctx context.Context, name string, environ []string, needs platform.Need
 		return err
 	}
 	// Background work of the instance: the outbox relay and the audit sealer.
-	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var background sync.WaitGroup
 	if deps.Postgres != nil && deps.Sink != nil {
 		relay := &outbox.Relay{Pool: deps.Postgres, Producer: name, Log: log, Poll: pcfg.OutboxPoll, Deliver: sinkDelivery(deps.Sink)}
-		background.Go(func() { relay.Run(relayCtx) })
+		background.Go(func() { relay.Run(bgCtx) })
 	}
 	if deps.Audit != nil {
-		background.Go(func() { deps.Audit.RunSealer(relayCtx, deps.Postgres, log) })
+		background.Go(func() { deps.Audit.RunSealer(bgCtx, deps.Postgres, log) })
 	}
 
 	serveErr := make(chan error, 1)
@@ -93,7 +93,7 @@ func Run(ctx context.Context, name string, environ []string, needs platform.Need
 	}
 	select {
 	case err := <-serveErr:
-		stopRelay()
+		stopBackground()
 		background.Wait()
 		return err
 	case <-ctx.Done():
@@ -102,7 +102,7 @@ func Run(ctx context.Context, name string, environ []string, needs platform.Need
 	// The relay and the sealer stop after the server: events committed by the last requests
 	// still go out on the next start (or by another replica) if they are not sent now, and
 	// the sealer seals once more on its way out.
-	stopRelay()
+	stopBackground()
 	background.Wait()
 	log.Info("stopped")
 	return err

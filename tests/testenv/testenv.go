@@ -81,30 +81,48 @@ func (e *Env) NewDatabase(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	admin := e.Vars["postgres_dsn"]
-	pw := e.Secret(t, "postgres-password")
+	dsn, drop, err := CreateDatabase(ctx, e.Vars["postgres_dsn"], e.Secret(t, "postgres-password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(drop)
+	return dsn
+}
+
+// CreateDatabase creates an empty, migrated database next to the one admin names, and
+// returns its DSN (admin's, with the database swapped) and the function that drops it.
+func CreateDatabase(ctx context.Context, admin, pw string) (dsn string, drop func(), err error) {
+	cfg, err := pgx.ParseConfig(admin)
+	if err != nil {
+		return "", nil, err
+	}
+	cfg.Password = pw
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	name := "sscard_t_" + hex.EncodeToString(b[:])
-	conn := connect(ctx, t, admin, pw)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return "", nil, err
 	}
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+name)
 	conn.Close(ctx)
-	dsn := strings.Replace(admin, "/sscard?", "/"+name+"?", 1)
-	if _, err := db.Migrate(ctx, dsn, pw); err != nil {
-		t.Fatal(err)
+	if err != nil {
+		return "", nil, err
 	}
-	t.Cleanup(func() {
+	drop = func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		c := connect(ctx, t, admin, pw)
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Logf("drop %s: %v", name, err)
+		if c, err := pgx.ConnectConfig(ctx, cfg); err == nil {
+			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			c.Close(ctx)
 		}
-	})
-	return dsn
+	}
+	dsn = strings.Replace(admin, "/"+cfg.Database+"?", "/"+name+"?", 1)
+	if _, err := db.Migrate(ctx, dsn, pw); err != nil {
+		drop()
+		return "", nil, err
+	}
+	return dsn, drop, nil
 }
 
 // Pool opens a pool on dsn for the test's own queries.
@@ -136,20 +154,6 @@ func (e *Env) FunctionEnv(dsn string, overrides ...string) []string {
 		"function_port=0",
 	}
 	return append(env, overrides...)
-}
-
-func connect(ctx context.Context, t testing.TB, dsn, pw string) *pgx.Conn {
-	t.Helper()
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Password = pw
-	c, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		t.Fatalf("postgres: %v", err)
-	}
-	return c
 }
 
 // Eventually polls cond until it holds or the limit passes.

@@ -28,7 +28,6 @@ import (
 	"net/http"
 	"os"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,14 +35,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/sscard/platform/shared/db"
 	"github.com/sscard/platform/shared/envconf"
 	"github.com/sscard/platform/shared/identity"
 	"github.com/sscard/platform/shared/secrets"
 	"github.com/sscard/platform/tests/bench/benchkit"
+	"github.com/sscard/platform/tests/testenv"
 )
 
 func main() {
@@ -66,7 +64,7 @@ func run(workers int, d time.Duration) error {
 	pw, _ := sec.Optional("postgres-password")
 	// A database of its own, dropped at the end: every run starts from empty tables, and
 	// applicants of an earlier run cannot collide with this one's.
-	dsn, drop, err := freshDatabase(ctx, env.String("postgres_dsn", ""), pw)
+	dsn, drop, err := testenv.CreateDatabase(ctx, env.String("postgres_dsn", ""), pw)
 	if err != nil {
 		return fmt.Errorf("database (run through make bench): %w", err)
 	}
@@ -329,49 +327,15 @@ func makePhoto() []byte {
 	return buf.Bytes()
 }
 
-// freshDatabase creates and migrates a database next to the one admin names.
-func freshDatabase(ctx context.Context, admin, pw string) (dsn string, drop func(), err error) {
-	cfg, err := pgx.ParseConfig(admin)
-	if err != nil {
-		return "", nil, err
-	}
-	cfg.Password = pw
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return "", nil, err
-	}
-	defer conn.Close(ctx)
-	name := fmt.Sprintf("sscard_bench_%d", time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", nil, err
-	}
-	drop = func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if c, err := pgx.ConnectConfig(ctx, cfg); err == nil {
-			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			c.Close(ctx)
-		}
-	}
-	dsn = strings.Replace(admin, "/"+cfg.Database+"?", "/"+name+"?", 1)
-	if _, err := db.Migrate(ctx, dsn, pw); err != nil {
-		drop()
-		return "", nil, err
-	}
-	return dsn, drop, nil
-}
-
-// residentID is a valid resident ID not used before in this run (a new person every
-// time: random ones collide now and then, and a second application is rightly a 409).
+// residentID is a valid resident ID not used before in this run's database: a new
+// person every time (a random one collides now and then, and a second application is
+// rightly a 409).
 func residentID() string {
-	n := idSeq.Add(1) + int64(idBase)
+	n := idSeq.Add(1)
 	day := time.Date(1950, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, int(n/1000%20000))
 	body := fmt.Sprintf("110105%s%03d", day.Format("20060102"), n%1000)
 	c, _ := identity.CheckChar(body)
 	return body + string(c)
 }
 
-var (
-	idSeq  atomic.Int64
-	idBase = mrand.IntN(10_000_000) // runs against the same database start apart
-)
+var idSeq atomic.Int64
