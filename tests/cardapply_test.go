@@ -11,7 +11,9 @@ import (
 	"image/color"
 	"image/jpeg"
 	"math/rand/v2"
+	"mime/multipart"
 	"net/http"
+	"net/textproto"
 	"strings"
 	"sync"
 	"testing"
@@ -186,5 +188,78 @@ func TestCardApply_EndToEndThroughTheGateway(t *testing.T) {
 	resp, _ = p.do(t, "GET", base+"/applications/app_000000000000000000000000", nil, nil)
 	if resp.StatusCode != 404 {
 		t.Errorf("unknown application: want 404, got %d", resp.StatusCode)
+	}
+}
+
+// multipartApplication is an application form with its photo, as an H5 page's FormData
+// sends it.
+func multipartApplication(t *testing.T, app map[string]string, photo []byte, extra ...string) (http.Header, []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	if app != nil {
+		js, _ := json.Marshal(app)
+		h := textproto.MIMEHeader{"Content-Disposition": {`form-data; name="application"`}, "Content-Type": {"application/json"}}
+		pw, _ := w.CreatePart(h)
+		_, _ = pw.Write(js)
+	}
+	if photo != nil {
+		h := textproto.MIMEHeader{"Content-Disposition": {`form-data; name="photo"; filename="photo.jpg"`}, "Content-Type": {"image/jpeg"}}
+		pw, _ := w.CreatePart(h)
+		_, _ = pw.Write(photo)
+	}
+	for _, name := range extra {
+		_ = w.WriteField(name, "x")
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return http.Header{"Content-Type": {w.FormDataContentType()}}, buf.Bytes()
+}
+
+// An application can come with its photo in one multipart request, through the gateway:
+// it is recorded in photo_pending_audit; a form without its parts, or with a photo that
+// is refused, names the part and records nothing.
+func TestCardApply_ApplicationWithPhotoInOneRequest(t *testing.T) {
+	p := startPlatform(t)
+	ensurePhotoBucket(t, p.env)
+	base := "/function/card-apply"
+	idn := cardApplyID(fmt.Sprintf("320102%s%03d", time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, rand.IntN(15000)).Format("20060102"), rand.IntN(1000)))
+	app := map[string]string{"idNumber": idn, "name": "周九", "phone": "13800138000", "channel": "h5"}
+
+	for _, c := range []struct {
+		name   string
+		photo  []byte
+		app    map[string]string
+		extra  []string
+		status int
+		field  string
+	}{
+		{"no photo part", nil, app, nil, 400, `"photo"`},
+		{"no application part", idPhoto(t), nil, nil, 400, `"application"`},
+		{"unknown part", idPhoto(t), app, []string{"signature"}, 400, `"signature"`},
+		{"png photo", []byte("\x89PNG\r\n\x1a\n0000"), app, nil, 415, `"photo"`},
+	} {
+		h, body := multipartApplication(t, c.app, c.photo, c.extra...)
+		resp, b := p.do(t, "POST", base+"/applications", h, body)
+		if resp.StatusCode != c.status || resp.Header.Get("Content-Type") != "application/problem+json" || !strings.Contains(string(b), c.field) {
+			t.Errorf("%s: want %d problem naming %s, got %d %s", c.name, c.status, c.field, resp.StatusCode, b)
+		}
+	}
+	// Nothing was recorded by those: the same person applies now, once.
+	h, body := multipartApplication(t, app, idPhoto(t))
+	resp, b := p.do(t, "POST", base+"/applications", h, body)
+	var v appView
+	_ = json.Unmarshal(b, &v)
+	if resp.StatusCode != 201 || v.Status != "photo_pending_audit" || strings.Contains(string(b), idn) {
+		t.Fatalf("application with photo: want 201 photo_pending_audit, masked; got %d %s", resp.StatusCode, b)
+	}
+	resp, b = p.do(t, "GET", base+"/applications/"+v.ApplicationID, nil, nil)
+	if err := json.Unmarshal(b, &v); err != nil || resp.StatusCode != 200 || len(v.History) != 2 ||
+		v.History[0].To != "submitted" || v.History[1].To != "photo_pending_audit" {
+		t.Errorf("history of an application with photo: %d %s", resp.StatusCode, b)
+	}
+	if resp, b := p.do(t, "POST", base+"/applications", h, body); resp.StatusCode != 409 {
+		t.Errorf("second application with photo: want 409, got %d %s", resp.StatusCode, b)
 	}
 }

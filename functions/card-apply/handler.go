@@ -82,11 +82,23 @@ func actor(req handler.Request, id, channel string) application.Actor {
 	return application.Actor{ID: id, Channel: channel, RequestID: runtime.RequestID(req)}
 }
 
-// readApplication: the channel and kiosk are in the body, the operator in a header.
-func readApplication(req handler.Request) (application.Request, channelauth.Claim, error) {
-	var in application.Request
-	err := decode(req.Body, &in)
-	return in, claimOf(req, in), err
+// applicationInput is an application, and its photo when it came with one.
+type applicationInput struct {
+	application.Request
+	photo *application.PhotoUpload
+}
+
+// readApplication: the channel and kiosk are in the body (a JSON object, or a multipart
+// form with the photo), the operator in a header.
+func readApplication(req handler.Request) (applicationInput, channelauth.Claim, error) {
+	var in applicationInput
+	var err error
+	if boundary, ok := isMultipart(req); ok {
+		in.Request, in.photo, err = readApplicationForm(req.Body, boundary)
+	} else {
+		err = decode(req.Body, &in.Request)
+	}
+	return in, claimOf(req, in.Request), err
 }
 
 func readReplacement(req handler.Request) (application.ReplacementRequest, channelauth.Claim, error) {
@@ -100,11 +112,18 @@ func claimOf(req handler.Request, in application.Request) channelauth.Claim {
 	return channelauth.Claim{Channel: in.Channel, KioskID: in.KioskID, Operator: req.Header.Get(headerOperator)}
 }
 
-// POST /applications → 201 {application, masked}.
-func apply(svc *application.Service) func(handler.Request, application.Request, channelauth.Actor) (handler.Response, error) {
-	return func(req handler.Request, in application.Request, a channelauth.Actor) (handler.Response, error) {
+// POST /applications → 201 {application, masked}; with the photo (multipart), the
+// application is in photo_pending_audit.
+func apply(svc *application.Service) func(handler.Request, applicationInput, channelauth.Actor) (handler.Response, error) {
+	return func(req handler.Request, in applicationInput, a channelauth.Actor) (handler.Response, error) {
 		in.Channel, in.KioskID = a.Channel, a.KioskID
-		v, err := svc.Apply(req.Context(), in, actor(req, a.ID, ""))
+		var v application.View
+		var err error
+		if in.photo != nil {
+			v, err = svc.ApplyWithPhoto(req.Context(), in.Request, *in.photo, actor(req, a.ID, ""))
+		} else {
+			v, err = svc.Apply(req.Context(), in.Request, actor(req, a.ID, ""))
+		}
 		if err != nil {
 			return handler.Response{}, err
 		}

@@ -126,7 +126,7 @@ func (s *Service) ApplyReplacement(ctx context.Context, req ReplacementRequest, 
 	if p != nil {
 		return View{}, p
 	}
-	return s.submit(ctx, v, &r, actor, now)
+	return s.submitReplacement(ctx, v, &r, actor, now)
 }
 
 // CardState is what the replacement rules look at: the status of the person's card and,

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sscard/platform/events"
 	"github.com/sscard/platform/shared/card"
@@ -373,5 +374,62 @@ func TestReplace_UnlockRefusedWhileAReplacementIsUnderway(t *testing.T) {
 	}
 	if _, err := f.svc.Withdraw(ctx, v2.ApplicationID, Actor{}); conflictState(err) != string(InProduction) {
 		t.Fatalf("withdraw in production: want 409 in_production, got %v", err)
+	}
+}
+
+// An unlock that read the card before a replacement opened, and reaches the card while
+// the replacement's transaction holds it (FOR SHARE, as replaceable does), is refused
+// once that replacement commits: the change's guard sees what its first read could not.
+func TestReplace_UnlockRacingAReplacementIsRefused(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	_, first := f.holder(t)
+	if _, err := f.cards().Change(ctx, card.Request{Card: first.CardNo, Action: card.ActFormalLoss, Channel: card.ChannelOnline,
+		IdentityVerified: true}); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := f.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	var cardID, appID string
+	if err := tx.QueryRow(ctx, `SELECT card_id FROM cards WHERE card_no = $1 FOR SHARE`, first.CardNo).Scan(&cardID); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.QueryRow(ctx, `INSERT INTO applications (application_id, person_id, channel, id_kind, details_enc, status,
+			status_since, kind, replaces_card_id, replaces_card_no, replace_reason)
+		SELECT $1, person_id, channel, id_kind, details_enc, 'submitted', now(), 'reissue', $2, $3, 'lost'
+		FROM applications WHERE application_id = $4 RETURNING application_id`,
+		newApplicationID(), cardID, first.CardNo, first.ApplicationID).Scan(&appID); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.cards().Change(ctx, card.Request{Card: first.CardNo, Action: card.ActUnlock, Channel: card.ChannelOutlet,
+			IdentityVerified: true, Actor: "op-7"})
+		done <- err
+	}()
+	// The unlock is waiting on the card's row lock.
+	deadline := time.Now().Add(5 * time.Second)
+	for f.count(t, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the unlock never waited for the card: it did not reach the card's row")
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the unlock finished while the replacement held the card: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var ru *card.ReplacementUnderwayError
+	if err := <-done; !errors.As(err, &ru) || ru.ApplicationID != appID || ru.Current != card.FormalLoss {
+		t.Fatalf("unlock racing a replacement: want refused naming %s, got %v", appID, err)
+	}
+	if st := f.cardStatus(t, first.CardNo); st != card.FormalLoss {
+		t.Fatalf("the refused unlock changed the card: %s", st)
 	}
 }

@@ -217,42 +217,219 @@ func (s *Service) Apply(ctx context.Context, req Request, actor Actor) (View, er
 	if p != nil {
 		return View{}, p
 	}
-	return s.submit(ctx, v, nil, actor, now)
+	return s.submitFirst(ctx, v, nil, actor, now)
 }
 
-// submit records a validated application: a first one (r nil) or a replacement of the
-// person's card (replace.go). Both take the same per-person lock and the same one-open-
-// application rule; a first application then needs no card in use, a replacement a card
-// the rules let it replace.
-func (s *Service) submit(ctx context.Context, v Validated, r *replacement, actor Actor, now time.Time) (View, error) {
+// ApplyWithPhoto is Apply and UploadPhoto in one: the application is recorded with its
+// photo, in state photo_pending_audit, its history showing both steps. A counter or kiosk
+// takes the photo with the application, and the H5 form sends both; the photo is checked
+// before anything is recorded, so a refused photo leaves no application behind.
+func (s *Service) ApplyWithPhoto(ctx context.Context, req Request, photo PhotoUpload, actor Actor) (View, error) {
+	now := s.now()
+	v, p := Validate(req, now)
+	if p != nil {
+		return View{}, p
+	}
+	ph, err := checkUpload(photo)
+	if err != nil {
+		return View{}, err
+	}
+	return s.submitFirst(ctx, v, &ph, actor, now)
+}
+
+// checkCaller refuses a malformed operator id and an unregistered kiosk.
+func (s *Service) checkCaller(ctx context.Context, v Validated, actor Actor) error {
 	if actor.ID != "" && !validOpaqueID(actor.ID) {
-		return View{}, problem.Invalid("the operator id is not valid", problem.Field("operator", "must be an opaque id of 1–64 letters, digits or ._:@-"))
+		return problem.Invalid("the operator id is not valid", problem.Field("operator", "must be an opaque id of 1–64 letters, digits or ._:@-"))
 	}
 	if v.KioskID != "" {
-		if err := s.requireRegisteredKiosk(ctx, v.KioskID); err != nil {
+		return s.requireRegisteredKiosk(ctx, v.KioskID)
+	}
+	return nil
+}
+
+// Guards of a first application's batch (db.Guard).
+const (
+	guardPersonRegistered  = "person-registered"
+	guardNoOpenApplication = "no-open-application"
+	guardNoCardInUse       = "no-card-in-use"
+)
+
+// submitFirst records a validated first application (and its photo, when ph is set).
+//
+// The person is looked up, and everything else is one batch without BEGIN, so one
+// implicit transaction: a new person's registration, the per-person lock, the one-person-
+// one-card guards (read after the lock), the application, history, audit entries and
+// events. The photo object is written before it, so the store being down is a 503 with
+// nothing recorded; if the batch fails, the object is deleted again.
+func (s *Service) submitFirst(ctx context.Context, v Validated, ph *Photo, actor Actor, now time.Time) (View, error) {
+	if err := s.checkCaller(ctx, v, actor); err != nil {
+		return View{}, err
+	}
+	appID := newApplicationID()
+	sealed, err := s.sealDetails(ctx, appID, v.Details)
+	if err != nil {
+		return View{}, err
+	}
+	var key string
+	if ph != nil {
+		key = PhotoKey(appID, ph.SHA256)
+		if err := s.putPhoto(ctx, key, ph); err != nil {
 			return View{}, err
 		}
 	}
-	var personID string
-	var err error
-	if r == nil {
-		personID, err = s.ensurePerson(ctx, v.ID.Canonical(), v.Details.DisplayName(), v.Details.Phone)
-	} else {
-		// A replacement is for someone the register knows: no card, no person.
-		personID, err = s.People.FindByIDNumber(ctx, v.ID.Canonical())
-		if err == nil && personID == "" {
-			return View{}, noCardToReplace()
+	a, err := s.recordFirst(ctx, v, ph, key, appID, sealed, actor, now)
+	if err != nil {
+		if ph != nil {
+			s.dropUnreferenced(key)
 		}
+		return View{}, err
+	}
+	return s.view(a, v.ID.Number, v.Details, nil), nil
+}
+
+func (s *Service) recordFirst(ctx context.Context, v Validated, ph *Photo, key, appID, sealed string, actor Actor, now time.Time) (row, error) {
+	for attempt := 0; ; attempt++ {
+		personID, err := s.People.FindByIDNumber(ctx, v.ID.Canonical())
+		if err != nil {
+			return row{}, err
+		}
+		b := &pgx.Batch{}
+		var np person.NewPerson
+		if personID == "" {
+			if np, err = s.People.Prepare(ctx, v.ID.Canonical(), v.Details.DisplayName(), v.Details.Phone); err != nil {
+				return row{}, err
+			}
+			personID = np.ID
+			np.Queue(b)
+			b.Queue(db.Guard(guardPersonRegistered, person.RegisteredSQL), personID)
+		}
+		b.Queue(personLockSQL, personID)
+		b.Queue(db.Guard(guardNoOpenApplication, `NOT EXISTS (`+openApplicationSQL+`)`), personID)
+		b.Queue(db.Guard(guardNoCardInUse, `NOT EXISTS (SELECT 1 FROM cards WHERE person_id = $1 AND status <> 'cancelled')`), personID)
+		act := actor
+		if act.ID == "" {
+			act.ID = personID
+		}
+		act.Channel = string(v.Channel)
+		a := row{ID: appID, PersonID: personID, Channel: string(v.Channel), IDKind: v.ID.Kind.String(), KioskID: nullable(v.KioskID),
+			DetailsEnc: sealed, Status: Submitted, StatusSince: now, CreatedAt: now, Kind: events.KindFirst}
+		if err := s.queueSubmitted(b, &a, ph, key, act, nil, now); err != nil {
+			return row{}, err
+		}
+		err = db.SendGuarded(ctx, s.Pool, b)
+		switch db.FailedGuard(err) {
+		case "":
+		case guardPersonRegistered:
+			if attempt == 0 {
+				continue // registered meanwhile by a concurrent application: look again
+			}
+		case guardNoOpenApplication:
+			return row{}, s.openApplicationOf(ctx, personID)
+		case guardNoCardInUse:
+			return row{}, cardInUse()
+		}
+		if isUniqueViolation(err, "applications_one_open") {
+			return row{}, openApplicationConflict("")
+		}
+		return a, err
+	}
+}
+
+// personLockSQL serialises the applications of one person (first and replacement).
+const personLockSQL = `SELECT pg_advisory_xact_lock(hashtextextended('sscard.application:' || $1, 0))`
+
+// sealDetails encrypts the applicant's details, bound to the application.
+func (s *Service) sealDetails(ctx context.Context, appID string, d Details) (string, error) {
+	details, err := json.Marshal(d)
+	if err != nil {
+		return "", err
+	}
+	return s.Sealer.Encrypt(ctx, detailsField(appID), string(details))
+}
+
+// queueSubmitted adds to b a submitted application a (its row, first history row, audit
+// entry and ApplicationSubmitted event) and, with ph, its photo, moving a on to
+// photo_pending_audit (a second history row, audit entry and PhotoSubmitted event): a is
+// inserted as it ends up, so the row is written once. detail adds to the audit entry.
+func (s *Service) queueSubmitted(b *pgx.Batch, a *row, ph *Photo, key string, actor Actor, detail map[string]string, now time.Time) error {
+	ev, err := events.New(events.ApplicationSubmitted, Source, a.ID, events.ApplicationSubmittedData{
+		ApplicationID: a.ID, Channel: events.Channel(a.Channel), PersonRef: a.PersonID, SubmittedAt: now.UTC(),
+		Kind: kindInEvent(a.Kind), ReplacesCardID: str(a.ReplacesCardID)})
+	if err != nil {
+		return err
+	}
+	submitted := *a
+	if ph != nil {
+		to, ok := Next(Submitted, ActPhoto)
+		if !ok {
+			return illegal(ActPhoto, Submitted)
+		}
+		object := PhotoBucket + "/" + key
+		a.Status, a.Version, a.PhotoObject = to, 1, &object
+	}
+	b.Queue(`INSERT INTO applications (application_id, person_id, channel, id_kind, kiosk_id, details_enc,
+		status, status_since, created_at, updated_at, kind, replaces_card_id, replaces_card_no, replace_reason, version,
+		photo_object)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8, $9, $10, $11, $12, $13, $14)`,
+		a.ID, a.PersonID, a.Channel, a.IDKind, a.KioskID, a.DetailsEnc, a.Status, now,
+		a.Kind, a.ReplacesCardID, a.ReplacesCardNo, a.ReplaceReason, a.Version, a.PhotoObject)
+	if detail == nil {
+		detail = map[string]string{}
+	}
+	detail["to"], detail["idKind"] = string(Submitted), a.IDKind
+	if err := s.queueRecord(b, &submitted, Submitted, change{action: ActSubmit, actor: actor, events: []event.Event{ev}},
+		"application.submit", detail, now); err != nil {
+		return err
+	}
+	if ph == nil {
+		return nil
+	}
+	submitted.Version = 1
+	return s.queuePhoto(b, &submitted, ph, key, actor, now)
+}
+
+// queuePhoto adds to b the photo row of a (its version already the one the photo gives
+// it) and the record of the photo step: history, audit entry, PhotoSubmitted event.
+func (s *Service) queuePhoto(b *pgx.Batch, a *row, ph *Photo, key string, actor Actor, at time.Time) error {
+	ev, err := queuePhotoRow(b, a.ID, ph, key, a.KioskID, actor, at)
+	if err != nil {
+		return err
+	}
+	to, _ := Next(Submitted, ActPhoto)
+	return s.queueRecord(b, a, to, change{action: ActPhoto, actor: actor, photo: PhotoBucket + "/" + key,
+		events: []event.Event{ev}}, "", nil, at)
+}
+
+// queuePhotoRow adds to b the row of a photo stored under key for application appID,
+// and returns the PhotoSubmitted event that announces it (which starts the photo-audit
+// clock and face enrollment). A re-upload of the same content names the same object.
+func queuePhotoRow(b *pgx.Batch, appID string, ph *Photo, key string, kiosk *string, actor Actor, at time.Time) (event.Event, error) {
+	b.Queue(`INSERT INTO application_photos (application_id, object_key, sha256, bytes, width, height,
+		kiosk_id, uploaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (application_id, object_key) DO UPDATE SET uploaded_at = excluded.uploaded_at, kiosk_id = excluded.kiosk_id`,
+		appID, key, ph.SHA256, len(ph.JPEG), ph.Width, ph.Height, kiosk, at)
+	return events.New(events.PhotoSubmitted, Source, appID, events.PhotoSubmittedData{ApplicationID: appID,
+		PhotoObject: PhotoBucket + "/" + key, Channel: events.Channel(actor.Channel), KioskID: str(kiosk), SubmittedAt: at.UTC()})
+}
+
+// submitReplacement records a validated replacement of the person's card (replace.go):
+// the same per-person lock and one-open-application rule as a first application, then
+// the card the rules let it replace, held while the replacement is recorded.
+func (s *Service) submitReplacement(ctx context.Context, v Validated, r *replacement, actor Actor, now time.Time) (View, error) {
+	if err := s.checkCaller(ctx, v, actor); err != nil {
+		return View{}, err
+	}
+	// A replacement is for someone the register knows: no card, no person.
+	personID, err := s.People.FindByIDNumber(ctx, v.ID.Canonical())
+	if err == nil && personID == "" {
+		return View{}, noCardToReplace()
 	}
 	if err != nil {
 		return View{}, err
 	}
 	appID := newApplicationID()
-	details, err := json.Marshal(v.Details)
-	if err != nil {
-		return View{}, err
-	}
-	sealed, err := s.Sealer.Encrypt(ctx, detailsField(appID), string(details))
+	sealed, err := s.sealDetails(ctx, appID, v.Details)
 	if err != nil {
 		return View{}, err
 	}
@@ -260,11 +437,11 @@ func (s *Service) submit(ctx context.Context, v Validated, r *replacement, actor
 		actor.ID = personID
 	}
 	actor.Channel = string(v.Channel)
-	a := row{ID: appID, PersonID: personID, Channel: string(v.Channel), IDKind: v.ID.Kind.String(), Status: Submitted,
-		StatusSince: now, CreatedAt: now, Kind: events.KindFirst}
+	a := row{ID: appID, PersonID: personID, Channel: string(v.Channel), IDKind: v.ID.Kind.String(), KioskID: nullable(v.KioskID),
+		DetailsEnc: sealed, Status: Submitted, StatusSince: now, CreatedAt: now, Kind: r.kind}
 	// The person's lock and the open-application check go with BEGIN (db.BeginWith).
 	first := &pgx.Batch{}
-	first.Queue(`SELECT pg_advisory_xact_lock(hashtextextended('sscard.application:' || $1, 0))`, personID)
+	first.Queue(personLockSQL, personID)
 	first.Queue(openApplicationSQL, personID)
 	err = db.BeginWith(ctx, s.Pool, first, func(br pgx.BatchResults) error {
 		if _, err := br.Exec(); err != nil {
@@ -272,48 +449,20 @@ func (s *Service) submit(ctx context.Context, v Validated, r *replacement, actor
 		}
 		return noOpenApplication(br.QueryRow())
 	}, func(tx pgx.Tx) error {
-		var photo *priorPhoto
-		if r == nil {
-			if err := checkNoCardInUse(ctx, tx, personID); err != nil {
-				return err
-			}
-		} else {
-			old, err := s.replaceable(ctx, tx, personID, r, now)
-			if err != nil {
-				return err
-			}
-			a.Kind, a.ReplacesCardID, a.ReplacesCardNo, a.ReplaceReason = r.kind, &old.id, &old.no, &r.reason
-			if r.reusePhoto {
-				if photo, err = s.photoOnRecord(ctx, tx, old.no, now); err != nil {
-					return err
-				}
-			}
-		}
-		ev, err := events.New(events.ApplicationSubmitted, Source, appID, events.ApplicationSubmittedData{
-			ApplicationID: appID, Channel: v.Channel, PersonRef: personID, SubmittedAt: now.UTC(),
-			Kind: kindInEvent(a.Kind), ReplacesCardID: str(a.ReplacesCardID)})
+		old, err := s.replaceable(ctx, tx, personID, r, now)
 		if err != nil {
 			return err
 		}
-		// The application, its first history row, audit entry and event in one round trip.
+		a.ReplacesCardID, a.ReplacesCardNo, a.ReplaceReason = &old.id, &old.no, &r.reason
+		var photo *priorPhoto
+		if r.reusePhoto {
+			if photo, err = s.photoOnRecord(ctx, tx, old.no, now); err != nil {
+				return err
+			}
+		}
 		b := &pgx.Batch{}
-		b.Queue(`INSERT INTO applications (application_id, person_id, channel, id_kind, kiosk_id, details_enc,
-			status, status_since, created_at, updated_at, kind, replaces_card_id, replaces_card_no, replace_reason)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8, $9, $10, $11, $12)`,
-			appID, personID, string(v.Channel), v.ID.Kind.String(), nullable(v.KioskID), sealed, Submitted, now,
-			a.Kind, a.ReplacesCardID, a.ReplacesCardNo, a.ReplaceReason)
-		b.Queue(`INSERT INTO application_history (application_id, seq, from_status, to_status, action,
-			channel, actor, at, request_id, event_id) VALUES ($1, 0, NULL, $2, $3, $4, $5, $6, $7, $8)`,
-			appID, Submitted, ActSubmit, actor.Channel, actor.ID, now, nullable(actor.RequestID), ev.ID())
-		detail := map[string]string{"to": string(Submitted), "idKind": v.ID.Kind.String()}
-		if r != nil {
-			detail["kind"], detail["replacesCard"], detail["reason"] = string(a.Kind), *a.ReplacesCardID, r.reason
-		}
-		if err := s.Audit.Queue(b, audit.Entry{Actor: actor.ID, Channel: actor.Channel, Action: "application.submit",
-			ObjectType: "application", ObjectID: appID, RequestID: actor.RequestID, Detail: detail}); err != nil {
-			return err
-		}
-		if err := outbox.Queue(b, Producer, "", ev); err != nil {
+		if err := s.queueSubmitted(b, &a, nil, "", actor, map[string]string{"kind": string(a.Kind),
+			"replacesCard": old.id, "reason": r.reason}, now); err != nil {
 			return err
 		}
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
@@ -334,6 +483,14 @@ func (s *Service) submit(ctx context.Context, v Validated, r *replacement, actor
 		return View{}, err
 	}
 	return s.view(a, v.ID.Number, v.Details, nil), nil
+}
+
+// openApplicationOf is the 409 naming the state of the person's open application.
+func (s *Service) openApplicationOf(ctx context.Context, personID string) error {
+	if err := noOpenApplication(s.Pool.QueryRow(ctx, openApplicationSQL, personID)); err != nil {
+		return err
+	}
+	return openApplicationConflict("") // withdrawn or activated since: still a conflict of the moment
 }
 
 func openApplicationConflict(state Status) *problem.Problem {
@@ -363,34 +520,11 @@ func noOpenApplication(r pgx.Row) error {
 	return nil
 }
 
-// checkNoCardInUse refuses a first application from a person with a card in use (the
-// card register, migration 004; a cancelled card is not in use).
-func checkNoCardInUse(ctx context.Context, tx pgx.Tx, personID string) error {
-	var inUse bool
-	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM cards WHERE person_id = $1 AND status <> 'cancelled')`, personID).Scan(&inUse)
-	if err != nil {
-		return err
-	}
-	if inUse {
-		return problem.Conflict("this person holds a social security card in use; apply for a replacement (补换) instead").
-			With("rule", "one-person-one-card").With("currentState", "card_in_use")
-	}
-	return nil
-}
-
-// ensurePerson finds the person by ID number (blind index) or registers them. Two
-// concurrent first applications race on persons.id_number_index; the loser finds the
-// winner's row.
-func (s *Service) ensurePerson(ctx context.Context, idNumber, name, phone string) (string, error) {
-	id, err := s.People.FindByIDNumber(ctx, idNumber)
-	if err != nil || id != "" {
-		return id, err
-	}
-	id, err = s.People.Register(ctx, idNumber, name, phone)
-	if isUniqueViolation(err, "") {
-		return s.People.FindByIDNumber(ctx, idNumber)
-	}
-	return id, err
+// cardInUse refuses a first application from a person with a card in use (the card
+// register, migration 004; a cancelled card is not in use).
+func cardInUse() *problem.Problem {
+	return problem.Conflict("this person holds a social security card in use; apply for a replacement (补换) instead").
+		With("rule", "one-person-one-card").With("currentState", "card_in_use")
 }
 
 // ErrKioskNotRegistered: the kiosk is unknown or not registered (004 §3(24)).
@@ -446,36 +580,72 @@ func illegal(a Action, cur Status) *problem.Problem {
 		With("currentState", string(cur)).With("allowedFrom", allowed)
 }
 
-// transition moves the locked application a by c: state, history row, audit entry and
-// events, all in tx.
-func (s *Service) transition(ctx context.Context, tx pgx.Tx, a *row, c change, at time.Time) error {
+// transition moves application a, as read, by c: state, history row, audit entry and
+// events, in one round trip through tx (a transaction holding a's lock, or the pool:
+// then one implicit transaction), guarded by a's version.
+func (s *Service) transition(ctx context.Context, tx db.Sender, a *row, c change, at time.Time) error {
+	b := &pgx.Batch{}
+	if err := s.queueTransition(b, a, c, at); err != nil {
+		return err
+	}
+	return db.SendGuarded(ctx, tx, b)
+}
+
+// guardVersion: the application is still at the version its writer read.
+const guardVersion = "application-version"
+
+// queueTransition adds transition c of a to b and moves a on.
+func (s *Service) queueTransition(b *pgx.Batch, a *row, c change, at time.Time) error {
 	to, ok := Next(a.Status, c.action)
 	if !ok {
 		return illegal(c.action, a.Status)
 	}
+	// The version read is guarded, so the next one is known and the whole transition goes
+	// to the database in one round trip.
+	version := a.Version + 1
+	b.Queue(db.GuardOne(guardVersion, `UPDATE applications SET status = $2, status_since = $3, updated_at = $3, version = $9,
+			photo_object = coalesce($4, photo_object),
+			photo_reason = CASE WHEN $2 = 'photo_rejected' THEN $5 WHEN $2 IN ('photo_pending_audit', 'photo_approved') THEN NULL ELSE photo_reason END,
+			batch_no = coalesce($6, batch_no), card_no = coalesce($7, card_no), waybill_no = coalesce($8, waybill_no)
+		WHERE application_id = $1 AND version = $9 - 1`),
+		a.ID, to, at, nullable(c.photo), nullable(c.reason), nullable(c.batch), nullable(c.cardNo), nullable(c.waybill), version)
+	a.Version = version
+	if err := s.queueRecord(b, a, to, c, "", nil, at); err != nil {
+		return err
+	}
+	a.Status, a.StatusSince = to, at
+	if c.photo != "" {
+		a.PhotoObject = &c.photo
+	}
+	return nil
+}
+
+// queueRecord adds to b what records step c of a to status to: the history row (sequence
+// a.Version, from a.Status; none for the first step), the audit entry (action
+// "application.<action>" unless auditAction is given; detail adds to from and to) and
+// c's events.
+func (s *Service) queueRecord(b *pgx.Batch, a *row, to Status, c change, auditAction string, detail map[string]string, at time.Time) error {
 	var eventID *string
 	if len(c.events) > 0 {
 		id := c.events[0].ID()
 		eventID = &id
 	}
-	// a is locked, so its next version is known and the whole transition goes to the
-	// database in one round trip.
-	version := a.Version + 1
-	b := &pgx.Batch{}
-	b.Queue(`UPDATE applications SET status = $2, status_since = $3, updated_at = $3, version = $9,
-			photo_object = coalesce($4, photo_object),
-			photo_reason = CASE WHEN $2 = 'photo_rejected' THEN $5 WHEN $2 IN ('photo_pending_audit', 'photo_approved') THEN NULL ELSE photo_reason END,
-			batch_no = coalesce($6, batch_no), card_no = coalesce($7, card_no), waybill_no = coalesce($8, waybill_no)
-		WHERE application_id = $1 AND version = $9 - 1`,
-		a.ID, to, at, nullable(c.photo), nullable(c.reason), nullable(c.batch), nullable(c.cardNo), nullable(c.waybill), version)
+	var from *Status
+	if c.action != ActSubmit {
+		from = &a.Status
+	}
 	b.Queue(`INSERT INTO application_history (application_id, seq, from_status, to_status, action, channel,
 		actor, reason, waybill_no, at, request_id, event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-		a.ID, version, a.Status, to, c.action, c.actor.Channel, c.actor.ID, c.reason, nullable(c.waybill), at,
+		a.ID, a.Version, from, to, c.action, c.actor.Channel, c.actor.ID, c.reason, nullable(c.waybill), at,
 		nullable(c.actor.RequestID), eventID)
-	detail := map[string]string{"from": string(a.Status), "to": string(to)}
-	if err := s.Audit.Queue(b, audit.Entry{Actor: c.actor.ID, Channel: c.actor.Channel,
-		Action: "application." + string(c.action), ObjectType: "application", ObjectID: a.ID,
-		RequestID: c.actor.RequestID, Detail: detail}); err != nil {
+	if detail == nil {
+		detail = map[string]string{"from": string(a.Status), "to": string(to)}
+	}
+	if auditAction == "" {
+		auditAction = "application." + string(c.action)
+	}
+	if err := s.Audit.Queue(b, audit.Entry{Actor: c.actor.ID, Channel: c.actor.Channel, Action: auditAction,
+		ObjectType: "application", ObjectID: a.ID, RequestID: c.actor.RequestID, Detail: detail}); err != nil {
 		return err
 	}
 	for _, ev := range c.events {
@@ -483,11 +653,6 @@ func (s *Service) transition(ctx context.Context, tx pgx.Tx, a *row, c change, a
 			return err
 		}
 	}
-	if err := db.SendGuarded(ctx, tx, b); err != nil {
-		return err
-	}
-	a.Version = version
-	a.Status, a.StatusSince = to, at
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sscard/platform/events"
+	"github.com/sscard/platform/shared/db"
 	"github.com/sscard/platform/shared/problem"
 )
 
@@ -65,22 +66,13 @@ func (s *Service) UploadPhoto(ctx context.Context, id string, u PhotoUpload) (Vi
 	if (u.Actor.ID != "" && !validOpaqueID(u.Actor.ID)) || (u.KioskID != "" && !validOpaqueID(u.KioskID)) {
 		return View{}, problem.Invalid("the operator or kiosk id is not valid", problem.Field("operator", "must be an opaque id of 1–64 letters, digits or ._:@-"))
 	}
-	ph, err := CheckPhoto(u.ContentType, u.Body)
+	ph, err := checkUpload(u)
 	if err != nil {
-		var pe *PhotoError
-		if errors.As(err, &pe) {
-			p := problem.New(pe.Status, "photo-rejected", "Photo not accepted", pe.Reason).With("code", pe.Code)
-			p.InvalidParams = []problem.InvalidParam{problem.Field("photo", pe.Reason)}
-			return View{}, p
-		}
 		return View{}, err
 	}
 	key := PhotoKey(a.ID, ph.SHA256)
-	if err := s.Photos.Put(ctx, key, ph.JPEG, "image/jpeg"); err != nil {
-		if ctx.Err() != nil {
-			return View{}, ctx.Err()
-		}
-		return View{}, s.unavailable("object-store", err)
+	if err := s.putPhoto(ctx, key, &ph); err != nil {
+		return View{}, err
 	}
 	at := s.now()
 	actor := u.Actor
@@ -93,26 +85,56 @@ func (s *Service) UploadPhoto(ctx context.Context, id string, u PhotoUpload) (Vi
 			actor.ID = u.KioskID
 		}
 	}
-	object := PhotoBucket + "/" + key
-	err = s.locked(ctx, id, func(tx pgx.Tx, a *row) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO application_photos (application_id, object_key, sha256, bytes, width, height,
-			kiosk_id, uploaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-			ON CONFLICT (application_id, object_key) DO UPDATE SET uploaded_at = excluded.uploaded_at, kiosk_id = excluded.kiosk_id`,
-			a.ID, key, ph.SHA256, len(ph.JPEG), ph.Width, ph.Height, nullable(u.KioskID), at); err != nil {
-			return err
-		}
-		ev, err := events.New(events.PhotoSubmitted, Source, a.ID, events.PhotoSubmittedData{ApplicationID: a.ID,
-			PhotoObject: object, Channel: events.Channel(actor.Channel), KioskID: u.KioskID, SubmittedAt: at.UTC()})
+	kiosk := nullable(u.KioskID)
+	attach := func(tx db.Sender, a *row) error {
+		b := &pgx.Batch{}
+		ev, err := queuePhotoRow(b, a.ID, &ph, key, kiosk, actor, at)
 		if err != nil {
 			return err
 		}
-		return s.transition(ctx, tx, a, change{action: ActPhoto, actor: actor, photo: object, events: []event.Event{ev}}, at)
-	})
+		if err := s.queueTransition(b, a, change{action: ActPhoto, actor: actor, photo: PhotoBucket + "/" + key,
+			events: []event.Event{ev}}, at); err != nil {
+			return err
+		}
+		return db.SendGuarded(ctx, tx, b)
+	}
+	// Without a lock first, on the application as peeked (one implicit transaction,
+	// guarded by its version); if it changed meanwhile, again under its lock.
+	err = attach(s.Pool, &a)
+	if db.FailedGuard(err) == guardVersion {
+		err = s.locked(ctx, id, func(tx pgx.Tx, locked *row) error {
+			a = *locked
+			return attach(tx, &a)
+		})
+	}
 	if err != nil {
 		s.dropUnreferenced(key)
 		return View{}, err
 	}
-	return s.Get(ctx, id, false)
+	return s.load(ctx, a, false)
+}
+
+// checkUpload is CheckPhoto with its refusal as the problem to answer.
+func checkUpload(u PhotoUpload) (Photo, error) {
+	ph, err := CheckPhoto(u.ContentType, u.Body)
+	var pe *PhotoError
+	if errors.As(err, &pe) {
+		p := problem.New(pe.Status, "photo-rejected", "Photo not accepted", pe.Reason).With("code", pe.Code)
+		p.InvalidParams = []problem.InvalidParam{problem.Field("photo", pe.Reason)}
+		return Photo{}, p
+	}
+	return ph, err
+}
+
+// putPhoto writes the photo object; the store failing is a 503.
+func (s *Service) putPhoto(ctx context.Context, key string, ph *Photo) error {
+	if err := s.Photos.Put(ctx, key, ph.JPEG, "image/jpeg"); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return s.unavailable("object-store", err)
+	}
+	return nil
 }
 
 // peek reads an application without locking it.

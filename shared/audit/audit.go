@@ -99,10 +99,26 @@ func checkText(name, v string, required bool) error {
 		return fmt.Errorf("audit: %s longer than 512 bytes", name)
 	case !utf8.ValidString(v) || strings.ContainsRune(v, 0):
 		return fmt.Errorf("audit: %s is not valid text", name)
-	case piiShape.MatchString(v):
+	case digitRun(v) >= 11 && piiShape.MatchString(v):
 		return fmt.Errorf("%w (%s)", ErrLooksLikePII, name)
 	}
 	return nil
+}
+
+// digitRun is the longest run of ASCII digits in v. Every piiShape match holds a run of
+// at least 11 (a mobile number), so most text (ids, codes, reasons) is cleared without
+// the regular expression, which was a twentieth of a card change's CPU.
+func digitRun(v string) int {
+	longest, run := 0, 0
+	for i := 0; i < len(v); i++ {
+		if v[i] >= '0' && v[i] <= '9' {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	return longest
 }
 
 func (e *Entry) validate() error {

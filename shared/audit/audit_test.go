@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"errors"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -103,5 +104,29 @@ func TestCheckpointMessageCoversEverything(t *testing.T) {
 		if bytes.Equal(d.message(), m) {
 			t.Error("checkpoint field not signed")
 		}
+	}
+}
+
+// The digit-run pre-check clears only text the PII pattern cannot match.
+func TestDigitRunPrecheckAgreesWithThePattern(t *testing.T) {
+	const alphabet = "0123456789012345678901234567890123456789Xx+ a-"
+	rng := rand.New(rand.NewPCG(1, 2))
+	matched := 0
+	for range 50000 {
+		b := make([]byte, rng.IntN(40))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		v := string(b)
+		full := piiShape.MatchString(v)
+		if fast := digitRun(v) >= 11 && piiShape.MatchString(v); fast != full {
+			t.Fatalf("%q: pre-checked %v, pattern %v", v, fast, full)
+		}
+		if full {
+			matched++
+		}
+	}
+	if matched == 0 {
+		t.Fatal("no sample matched the pattern: the test checks nothing")
 	}
 }

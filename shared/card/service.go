@@ -177,19 +177,19 @@ func (s *Service) decorate(c *Card) {
 
 // lock reads the card for update: concurrent changes of one card wait here, in turn.
 func (s *Service) lock(ctx context.Context, tx pgx.Tx, r ref) (Card, error) {
-	return s.scanLocked(tx.QueryRow(ctx, lockSQL(r), r.value))
+	return s.scanRead(tx.QueryRow(ctx, readSQL(r)+` FOR UPDATE OF cards`, r.value))
 }
 
-// lockSQL locks one card and reads its open replacement (card-apply's applications,
-// migration 008: the one fact of that capability the card rules need).
-func lockSQL(r ref) string {
+// readSQL reads one card and its open replacement (card-apply's applications, migration
+// 008: the one fact of that capability the card rules need).
+func readSQL(r ref) string {
 	return `SELECT ` + cardColumns + `, coalesce(open_app, ''), coalesce(open_app_status, '')
 		FROM cards LEFT JOIN LATERAL (SELECT application_id AS open_app, status AS open_app_status FROM applications
 			WHERE replaces_card_id = cards.card_id AND status NOT IN ('activated', 'withdrawn') LIMIT 1) r ON true
-		WHERE cards.` + r.column + ` = $1 FOR UPDATE OF cards`
+		WHERE cards.` + r.column + ` = $1`
 }
 
-func (s *Service) scanLocked(row pgx.Row) (Card, error) {
+func (s *Service) scanRead(row pgx.Row) (Card, error) {
 	var open openReplacement
 	c, err := s.scanCard(row, &open.id, &open.status)
 	c.replacement = open
@@ -319,30 +319,64 @@ func Lapsed(status Status, expires *time.Time, now time.Time) bool {
 	return status == TemporaryLoss && expires != nil && !expires.After(now)
 }
 
-// Change carries out r in a transaction of its own. The card is locked in the round trip
-// that begins the transaction (db.BeginWith).
+// Change carries out r in a transaction of its own.
+//
+// It first tries without a lock, which is two round trips: the card is read, the rules
+// decide, and the writes go in one batch that is its own (implicit) transaction, guarded
+// by the version read (and, for an unlock, by no replacement having opened since). Only
+// when a guard fails (another change of the card came first) or a temporary loss is due
+// to lapse does it take the card's row lock and decide again on what it then reads; so
+// changes of one card still serialise, and none is lost.
 func (s *Service) Change(ctx context.Context, r Request) (Result, error) {
 	cr, err := r.target()
 	if err != nil {
 		return Result{}, err
 	}
+	c, err := s.scanRead(s.Pool.QueryRow(ctx, readSQL(cr), cr.value))
+	if err != nil {
+		return Result{}, err
+	}
+	if !s.due(c, s.now()) {
+		res, err := s.decide(ctx, s.Pool, c, r)
+		if db.FailedGuard(err) == "" {
+			return res, err
+		}
+	}
+	return s.changeLocking(ctx, cr, r)
+}
+
+// changeLocking is Change under the card's row lock, taken in the round trip that begins
+// the transaction (db.BeginWith).
+func (s *Service) changeLocking(ctx context.Context, cr ref, r Request) (Result, error) {
 	b := &pgx.Batch{}
-	b.Queue(lockSQL(cr), cr.value)
+	b.Queue(readSQL(cr)+` FOR UPDATE OF cards`, cr.value)
 	var c Card
 	var res Result
-	err = db.BeginWith(ctx, s.Pool, b, func(br pgx.BatchResults) error {
+	err := db.BeginWith(ctx, s.Pool, b, func(br pgx.BatchResults) error {
 		var err error
-		c, err = s.scanLocked(br.QueryRow())
+		c, err = s.scanRead(br.QueryRow())
 		return err
 	}, func(tx pgx.Tx) error {
 		var err error
 		res, err = s.changeLocked(ctx, tx, c, r)
 		return err
 	})
+	if db.FailedGuard(err) == guardNoReplacement {
+		// A replacement opened while this change waited for the lock (the lock's read
+		// could not see it yet); read it now to name it.
+		return s.changeLockingRefused(ctx, cr)
+	}
+	return res, err
+}
+
+// changeLockingRefused is the ReplacementUnderwayError of a card whose replacement
+// opened under a change.
+func (s *Service) changeLockingRefused(ctx context.Context, cr ref) (Result, error) {
+	c, err := s.scanRead(s.Pool.QueryRow(ctx, readSQL(cr), cr.value))
 	if err != nil {
 		return Result{}, err
 	}
-	return res, nil
+	return Result{}, s.replacementUnderway(c)
 }
 
 // ChangeTx carries out r inside tx (READ COMMITTED): the card update, history row,
@@ -371,8 +405,7 @@ func (r *Request) target() (ref, error) {
 
 // changeLocked carries out r on card c, locked in tx.
 func (s *Service) changeLocked(ctx context.Context, tx pgx.Tx, c Card, r Request) (Result, error) {
-	at := s.now()
-	if s.due(c, at) {
+	if at := s.now(); s.due(c, at) {
 		if _, err := s.lapseLocked(ctx, tx, c, at); err != nil {
 			return Result{}, err
 		}
@@ -381,6 +414,14 @@ func (s *Service) changeLocked(ctx context.Context, tx pgx.Tx, c Card, r Request
 			return Result{}, err
 		}
 	}
+	return s.decide(ctx, tx, c, r)
+}
+
+// decide applies the rules to r on card c as read, and sends the change through tx (a
+// transaction holding the card's lock, or the pool: then the change is one implicit
+// transaction, and its guards stand in for the lock).
+func (s *Service) decide(ctx context.Context, tx db.Sender, c Card, r Request) (Result, error) {
+	at := s.now()
 	to, err := Decide(c.Status, r.Action, r.Channel, r.IdentityVerified)
 	if err != nil {
 		var te *TransitionError
@@ -391,13 +432,25 @@ func (s *Service) changeLocked(ctx context.Context, tx pgx.Tx, c Card, r Request
 	}
 	// Unlocking a card whose replacement is being made would leave the holder two usable
 	// cards once the new one is activated.
-	if open := c.replacement; r.Action == ActUnlock && open.id != "" {
-		return Result{}, &ReplacementUnderwayError{Current: c.Status, CurrentCode: s.Config.Codes.Code(c.Status),
-			ApplicationID: open.id, Application: open.status}
+	if r.Action == ActUnlock && c.replacement.id != "" {
+		return Result{}, s.replacementUnderway(c)
 	}
 	return s.apply(ctx, tx, c, to, change{action: r.Action, channel: r.Channel, eventChannel: eventChannel(r.Channel),
 		reason: r.Reason, actor: r.Actor, identity: r.IdentityVerified, requestID: r.RequestID, at: at, effective: at})
 }
+
+func (s *Service) replacementUnderway(c Card) error {
+	open := c.replacement
+	return &ReplacementUnderwayError{Current: c.Status, CurrentCode: s.Config.Codes.Code(c.Status),
+		ApplicationID: open.id, Application: open.status}
+}
+
+// Guards of a change's batch (db.Guard): the card is still at the version read, and (an
+// unlock) no replacement has opened since it was read.
+const (
+	guardVersion       = "card-version"
+	guardNoReplacement = "card-no-replacement"
+)
 
 // ReplacementUnderwayError: the card may not be unlocked, since a replacement card
 // (补卡) is being made for it; activating the new card cancels this one, and two usable
@@ -427,15 +480,16 @@ type change struct {
 	effective    time.Time // when it took effect (a lapse: the expiry)
 }
 
-// apply moves locked card c to status to and records everything that goes with it.
-func (s *Service) apply(ctx context.Context, tx pgx.Tx, c Card, to Status, ch change) (Result, error) {
+// apply moves card c, as read, to status to and records everything that goes with it, in
+// one round trip through tx, guarded (decide).
+func (s *Service) apply(ctx context.Context, tx db.Sender, c Card, to Status, ch change) (Result, error) {
 	from := c.Status
 	var expires *time.Time
 	if to == TemporaryLoss {
 		e := LossExpiry(ch.effective, s.Config.TemporaryLossDays).UTC()
 		expires = &e
 	}
-	// The card row is locked, so its next version is known: every write of the change goes
+	// The version read is guarded, so the next one is known: every write of the change goes
 	// to the database in one round trip.
 	c.Version++
 	codes := s.Config.Codes
@@ -447,8 +501,15 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, c Card, to Status, ch ch
 		return Result{}, err
 	}
 	b := &pgx.Batch{}
-	b.Queue(`UPDATE cards SET status = $2, status_since = $3, temp_loss_expires_at = $4, version = $5, updated_at = $6
-		WHERE card_id = $1 AND version = $5 - 1`, c.ID, to, ch.effective, expires, c.Version, ch.at)
+	b.Queue(db.GuardOne(guardVersion, `UPDATE cards SET status = $2, status_since = $3, temp_loss_expires_at = $4,
+			version = $5, updated_at = $6
+		WHERE card_id = $1 AND version = $5 - 1`), c.ID, to, ch.effective, expires, c.Version, ch.at)
+	if ch.action == ActUnlock {
+		// Checked after the update holds the row lock, which a replacement's FOR SHARE
+		// (card-apply) waits for; this statement's snapshot sees one that came before.
+		b.Queue(db.Guard(guardNoReplacement, `NOT EXISTS (SELECT 1 FROM applications
+			WHERE replaces_card_id = $1 AND status NOT IN ('activated', 'withdrawn'))`), c.ID)
+	}
 	// The blacklist change gets its version when sequenced after commit (blacklist.go):
 	// drawing it here would serialise every change of every card until commit.
 	op := "remove"

@@ -85,3 +85,65 @@ func TestBeginWith(t *testing.T) {
 		defer c.Release()
 	}
 }
+
+// A batch sent without BEGIN is one implicit transaction: when its guard holds, all of
+// it commits; when the guard fails, the guard is named and none of it is written.
+func TestSendGuarded_ImplicitTransaction(t *testing.T) {
+	ctx := context.Background()
+	env := testenv.Load(t)
+	pool := env.Pool(t, env.NewDatabase(t))
+	if _, err := pool.Exec(ctx, `CREATE TABLE t (id int PRIMARY KEY, v int); CREATE TABLE log (id int, v int);
+		INSERT INTO t VALUES (1, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	change := func(from, to int, extra ...string) error {
+		b := &pgx.Batch{}
+		b.Queue(db.GuardOne("t-version", `UPDATE t SET v = $2 WHERE id = 1 AND v = $1`), from, to)
+		for _, cond := range extra {
+			b.Queue(db.Guard("t-extra", cond))
+		}
+		b.Queue(`INSERT INTO log VALUES (1, $1)`, to)
+		return db.SendGuarded(ctx, pool, b)
+	}
+	state := func() (v, logged int) {
+		_ = pool.QueryRow(ctx, `SELECT (SELECT v FROM t), (SELECT count(*) FROM log)`).Scan(&v, &logged)
+		return v, logged
+	}
+	if err := change(0, 1); err != nil {
+		t.Fatal(err)
+	}
+	if v, n := state(); v != 1 || n != 1 {
+		t.Fatalf("guard held: v %d, %d logged", v, n)
+	}
+	// Read v = 0, but another change came first.
+	err := change(0, 2)
+	if db.FailedGuard(err) != "t-version" {
+		t.Fatalf("stale version: want guard t-version, got %v", err)
+	}
+	if v, n := state(); v != 1 || n != 1 {
+		t.Fatalf("failed guard wrote: v %d, %d logged", v, n)
+	}
+	// A later guard fails after the update ran: the update is rolled back too.
+	if err := change(1, 3, `false`); db.FailedGuard(err) != "t-extra" {
+		t.Fatalf("second guard: want t-extra, got %v", err)
+	}
+	if v, n := state(); v != 1 || n != 1 {
+		t.Fatalf("failed second guard wrote: v %d, %d logged", v, n)
+	}
+	// Other errors are not guards.
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO t VALUES (1, 9)`)
+	if err := db.SendGuarded(ctx, pool, b); err == nil || db.FailedGuard(err) != "" {
+		t.Fatalf("duplicate key: want a plain error, got %v", err)
+	}
+	for _, bad := range []string{"", "Upper", "a'; DROP TABLE t; --", "1abc"} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("guard name %q accepted", bad)
+				}
+			}()
+			db.Guard(bad, "true")
+		}()
+	}
+}

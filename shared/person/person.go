@@ -47,37 +47,67 @@ func NewStore(pool *pgxpool.Pool, p Protector) *Store { return &Store{pool: pool
 
 // Register adds a person and returns its id.
 func (s *Store) Register(ctx context.Context, idNumber, name, phone string) (string, error) {
-	id := newID()
-	idIdx, err := s.p.BlindIndex(pii.KindIDNumber, idNumber)
+	p, err := s.Prepare(ctx, idNumber, name, phone)
 	if err != nil {
 		return "", err
 	}
-	idEnc, err := s.p.Encrypt(ctx, field("id_number", id), idNumber)
-	if err != nil {
-		return "", err
-	}
-	nameEnc, err := s.p.Encrypt(ctx, field("name", id), name)
-	if err != nil {
-		return "", err
-	}
-	var phoneIdx []byte
-	var phoneEnc *string
-	if phone != "" {
-		if phoneIdx, err = s.p.BlindIndex(pii.KindPhone, phone); err != nil {
-			return "", err
-		}
-		enc, err := s.p.Encrypt(ctx, field("phone", id), phone)
-		if err != nil {
-			return "", err
-		}
-		phoneEnc = &enc
-	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO persons (person_id, id_number_index, id_number_enc, name_enc, phone_index, phone_enc)
-		VALUES ($1, $2, $3, $4, $5, $6)`, id, idIdx, idEnc, nameEnc, phoneIdx, phoneEnc)
-	if err != nil {
+	if _, err := s.pool.Exec(ctx, insertSQL, p.args()...); err != nil {
 		return "", fmt.Errorf("register person: %w", err)
 	}
-	return id, nil
+	return p.ID, nil
+}
+
+// NewPerson is a person ready to be registered: a fresh id, the blind indexes and the
+// sealed fields. It holds no personal data in clear.
+type NewPerson struct {
+	ID                string
+	idIndex, phoneIdx []byte
+	idEnc, nameEnc    string
+	phoneEnc          *string
+}
+
+// Prepare seals a new person's details under a fresh id, for Register or Queue.
+func (s *Store) Prepare(ctx context.Context, idNumber, name, phone string) (NewPerson, error) {
+	p := NewPerson{ID: newID()}
+	var err error
+	if p.idIndex, err = s.p.BlindIndex(pii.KindIDNumber, idNumber); err != nil {
+		return NewPerson{}, err
+	}
+	if p.idEnc, err = s.p.Encrypt(ctx, field("id_number", p.ID), idNumber); err != nil {
+		return NewPerson{}, err
+	}
+	if p.nameEnc, err = s.p.Encrypt(ctx, field("name", p.ID), name); err != nil {
+		return NewPerson{}, err
+	}
+	if phone != "" {
+		if p.phoneIdx, err = s.p.BlindIndex(pii.KindPhone, phone); err != nil {
+			return NewPerson{}, err
+		}
+		enc, err := s.p.Encrypt(ctx, field("phone", p.ID), phone)
+		if err != nil {
+			return NewPerson{}, err
+		}
+		p.phoneEnc = &enc
+	}
+	return p, nil
+}
+
+// Queue adds p's registration to b, for a caller that writes it with what it records
+// about the person in one round trip. If the same ID number was registered meanwhile,
+// that registration stands and p's is skipped: the caller guards on p.ID existing
+// (RegisteredSQL) and, when it does not, looks the person up again.
+func (p NewPerson) Queue(b *pgx.Batch) {
+	b.Queue(insertSQL+` ON CONFLICT (id_number_index) DO NOTHING`, p.args()...)
+}
+
+// RegisteredSQL is true when the person $1 is registered.
+const RegisteredSQL = `EXISTS (SELECT 1 FROM persons WHERE person_id = $1)`
+
+const insertSQL = `INSERT INTO persons (person_id, id_number_index, id_number_enc, name_enc, phone_index, phone_enc)
+	VALUES ($1, $2, $3, $4, $5, $6)`
+
+func (p NewPerson) args() []any {
+	return []any{p.ID, p.idIndex, p.idEnc, p.nameEnc, p.phoneIdx, p.phoneEnc}
 }
 
 // FindByIDNumber returns the id of the person with this ID number, or "" when none.

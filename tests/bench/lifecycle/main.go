@@ -1,9 +1,10 @@
 // Command lifecycle measures the card lifecycle functions against their floors, in the
 // same run (issue: card-apply ≥ 0.7× the floor, loss-report p99 ≤ 50 ms):
 //
-//   - card-apply: an application with a 30 KB photo (POST /applications + PUT photo) at
-//     100 concurrent, against the floor of the same work done bare — one raw MinIO PUT of
-//     the photo and one Postgres INSERT behind a plain Go handler;
+//   - card-apply: an application with a 30 KB photo at 100 concurrent, against the floor
+//     of the same work done bare — one raw MinIO PUT of the photo and one Postgres INSERT
+//     behind a plain Go handler; sent as one multipart request (as a form sends it), and
+//     as two (POST /applications, then PUT the photo);
 //   - loss-report: temporary loss and unlock on distinct cards at 100 concurrent, p50/p99
 //     of each change, first with the clients sending as fast as they can (throughput;
 //     latency is then mostly queueing), then paced to half that rate (service latency).
@@ -24,8 +25,10 @@ import (
 	"image/color"
 	"image/jpeg"
 	"io"
+	"mime/multipart"
 	mrand "math/rand/v2"
 	"net/http"
+	"net/textproto"
 	"os"
 	"sort"
 	"sync"
@@ -136,6 +139,19 @@ func run(workers int, d time.Duration) error {
 		return expect(client.Post("http://"+floorAddr+"/", "image/jpeg", bytes.NewReader(photo)))(201)
 	})
 	benchkit.Profile(applyPprof, profileDir, "card-apply", d)
+	// One request: the application and its photo as multipart/form-data.
+	together := load(workers, d, func(int) error {
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		js, _ := json.Marshal(map[string]string{"idNumber": residentID(), "name": "张三", "phone": "13800138000", "channel": "h5"})
+		pw, _ := mw.CreatePart(textproto.MIMEHeader{"Content-Disposition": {`form-data; name="application"`}, "Content-Type": {"application/json"}})
+		_, _ = pw.Write(js)
+		pw, _ = mw.CreatePart(textproto.MIMEHeader{"Content-Disposition": {`form-data; name="photo"; filename="photo.jpg"`}, "Content-Type": {"image/jpeg"}})
+		_, _ = pw.Write(photo)
+		_ = mw.Close()
+		return expect(client.Post(apply+"/applications", mw.FormDataContentType(), &buf))(201)
+	})
+	// Two requests: the application, then its photo.
 	applied := load(workers, d, func(int) error {
 		body, _ := json.Marshal(map[string]string{"idNumber": residentID(), "name": "张三", "phone": "13800138000", "channel": "h5"})
 		resp, err := client.Post(apply+"/applications", "application/json", bytes.NewReader(body))
@@ -190,7 +206,8 @@ func run(workers int, d time.Duration) error {
 	for _, r := range []struct {
 		name string
 		res  result
-	}{{"floor (MinIO PUT + Postgres INSERT)", floor}, {"card-apply (apply + 30 KB photo)", applied},
+	}{{"floor (MinIO PUT + Postgres INSERT)", floor}, {"card-apply (with 30 KB photo, one request)", together},
+		{"card-apply (apply, then 30 KB photo)", applied},
 		{"loss-report (one change, saturated)", changes},
 		{fmt.Sprintf("loss-report (one change, paced %.0f/s)", paced.offered), paced}} {
 		fmt.Printf("%-44s %10.1f %10s %10s %8d\n", r.name, r.res.rate, r.res.p50.Round(time.Millisecond), r.res.p99.Round(time.Millisecond), r.res.errors)
@@ -198,7 +215,8 @@ func run(workers int, d time.Duration) error {
 			defer fmt.Printf("  first error of %s: %v\n", r.name, r.res.firstErr)
 		}
 	}
-	fmt.Printf("\ncard-apply/floor throughput ratio = %.2f (target ≥ 0.70)\n", applied.rate/floor.rate)
+	fmt.Printf("\ncard-apply/floor throughput ratio = %.2f with the photo in the application's request, %.2f with the photo sent after it (target ≥ 0.70)\n",
+		together.rate/floor.rate, applied.rate/floor.rate)
 	fmt.Printf("loss-report p99 per change: %s with %d clients sending as fast as they can (latency ≈ queueing: %d ÷ %.0f/s = %s), %s with the same clients paced to half that rate (target p99 ≤ 50ms)\n",
 		changes.p99.Round(time.Millisecond), workers, workers, changes.rate, (time.Duration(float64(workers) / changes.rate * float64(time.Second))).Round(time.Millisecond),
 		paced.p99.Round(time.Millisecond))
