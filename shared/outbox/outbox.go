@@ -15,10 +15,6 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Channel is the Postgres NOTIFY channel; the payload is the producer, so a relay wakes
-// as soon as its producer commits instead of waiting for the next poll.
-const Channel = "sscard_outbox"
-
 // Enqueue records ev for delivery by producer's relay to destination ("" = the event sink).
 // Call it inside the transaction that makes the change the event announces. Enqueueing
 // the same (source, id) twice for one destination is a no-op, which makes the broker's
@@ -45,8 +41,7 @@ func Queue(b *pgx.Batch, producer, destination string, ev event.Event) error {
 		VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (producer, destination, event_source, event_id) DO NOTHING`,
 		producer, destination, ev.Source(), ev.ID(), ev.Type(), body)
-	// Delivered to listeners only when the transaction commits.
-	b.Queue(`SELECT pg_notify($1, $2)`, Channel, producer)
+	nudge(producer)
 	return nil
 }
 

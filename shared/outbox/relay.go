@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -30,7 +31,7 @@ type Relay struct {
 	Deliver func(ctx context.Context, m Message) error
 	Log     *slog.Logger
 
-	Poll        time.Duration // fallback poll when no NOTIFY arrives [1s]
+	Poll        time.Duration // poll for rows no nudge announced (another process's) [1s]
 	Batch       int           // rows claimed at once [32]
 	Lease       time.Duration // how long a claim is exclusive [30s]
 	MaxAttempts int           // attempts before dead-lettering [30]
@@ -63,59 +64,69 @@ func (r *Relay) defaults() {
 }
 
 // Run delivers until ctx ends. Database outages are logged and retried; they never stop it.
+//
+// Rows this process enqueues nudge it (Queue): it looks Settle later, when their
+// transactions have mostly committed, and once more a little later for a slow one. Rows
+// of other processes (an instance that crashed before relaying) are found by Poll.
+// (Postgres NOTIFY would wake relays everywhere, but a notifying commit holds a lock
+// that serialises every such commit, WAL flush included: at a few thousand changes a
+// second that queue was a good part of each change's latency.)
 func (r *Relay) Run(ctx context.Context) {
 	r.defaults()
-	wake := make(chan struct{}, 1)
-	go r.listen(ctx, wake)
+	n := nudgerOf(r.Producer)
+	retry := false
 	for {
-		n, err := r.RunOnce(ctx)
+		claimed, err := r.RunOnce(ctx)
 		if err != nil && ctx.Err() == nil {
 			r.Log.Warn("outbox relay pass failed", "producer", r.Producer, "error", err.Error())
 		}
-		if n == r.Batch {
+		if claimed == r.Batch {
 			continue // more may be waiting
+		}
+		wait := r.Poll
+		if retry && claimed == 0 {
+			// A nudged pass found nothing: its transaction may still be committing.
+			wait, retry = settleAgain, false
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-wake:
-		case <-time.After(r.Poll):
+		case <-n.c:
+			retry = true
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(Settle):
+			}
+		case <-time.After(wait):
 		}
 	}
 }
 
-// listen turns NOTIFYs for this producer into wake-ups; reconnects after outages.
-func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
-	for ctx.Err() == nil {
-		err := func() error {
-			conn, err := r.Pool.Acquire(ctx)
-			if err != nil {
-				return err
-			}
-			defer conn.Release()
-			if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
-				return err
-			}
-			for {
-				n, err := conn.Conn().WaitForNotification(ctx)
-				if err != nil {
-					// The connection may be in an unknown state; don't return it to the pool.
-					conn.Conn().Close(context.Background())
-					return err
-				}
-				if n.Payload == r.Producer {
-					select {
-					case wake <- struct{}{}:
-					default:
-					}
-				}
-			}
-		}()
-		if err != nil && ctx.Err() == nil {
-			select {
-			case <-ctx.Done():
-			case <-time.After(r.Poll):
-			}
+// Settle is how long a nudged relay waits before it looks (the enqueueing transaction
+// commits meanwhile, and the rows of others committing with it are claimed together);
+// settleAgain is its second look when the first found nothing.
+const (
+	Settle      = 5 * time.Millisecond
+	settleAgain = 100 * time.Millisecond
+)
+
+// nudger tells the relay of one producer in this process that rows were enqueued.
+type nudger struct{ c chan struct{} }
+
+var nudgers sync.Map // producer → *nudger
+
+func nudgerOf(producer string) *nudger {
+	n, _ := nudgers.LoadOrStore(producer, &nudger{c: make(chan struct{}, 1)})
+	return n.(*nudger)
+}
+
+// nudge wakes producer's relay in this process, if one runs; never blocks.
+func nudge(producer string) {
+	if n, ok := nudgers.Load(producer); ok {
+		select {
+		case n.(*nudger).c <- struct{}{}:
+		default:
 		}
 	}
 }

@@ -4,6 +4,7 @@ package outbox_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -156,7 +157,8 @@ func TestRelay_CrashAfterSendRedeliversAfterLease(t *testing.T) {
 	}
 }
 
-// The relay wakes on NOTIFY at commit, well before its poll interval.
+// The relay wakes when its process enqueues, well before its poll interval; a row it was
+// not told of (written by another process) is found by the poll.
 func TestRelay_RunWakesOnCommit(t *testing.T) {
 	env := testenv.Load(t)
 	pool := env.Pool(t, env.NewDatabase(t))
@@ -171,7 +173,7 @@ func TestRelay_RunWakesOnCommit(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go r.Run(ctx)
-	time.Sleep(300 * time.Millisecond) // let it LISTEN and finish its first pass
+	time.Sleep(300 * time.Millisecond) // let it finish its first pass
 	ev := newEvent(t, "wake")
 	start := time.Now()
 	enqueue(t, pool, "p", ev)
@@ -181,9 +183,30 @@ func TestRelay_RunWakesOnCommit(t *testing.T) {
 			t.Errorf("want %s, got %s", ev.ID(), id)
 		}
 		if took := time.Since(start); took > 5*time.Second {
-			t.Errorf("want delivery on NOTIFY, took %s", took)
+			t.Errorf("want delivery when nudged, took %s", took)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("not delivered before the poll interval: NOTIFY did not wake the relay")
+		t.Fatal("not delivered before the poll interval: enqueueing did not wake the relay")
+	}
+	// Another process's row: inserted without Queue, so nobody nudges; a relay polling
+	// every 200 ms delivers it.
+	cancel()
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	r.Poll = 200 * time.Millisecond
+	go r.Run(ctx)
+	other := newEvent(t, "other")
+	body, _ := json.Marshal(other)
+	if _, err := pool.Exec(ctx, `INSERT INTO outbox (producer, destination, event_source, event_id, event_type, event)
+		VALUES ('p', '', $1, $2, $3, $4)`, other.Source(), other.ID(), other.Type(), body); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-got:
+		if id != other.ID() {
+			t.Errorf("want %s, got %s", other.ID(), id)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a row no nudge announced was not found by the poll")
 	}
 }
