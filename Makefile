@@ -72,7 +72,7 @@ FUZZ_TARGETS := events:FuzzFromHTTP shared/gm:FuzzSM2Decrypt shared/gm:FuzzRawSi
   shared/callsign:FuzzCanonicalRequest shared/callsign:FuzzParseEnvelope shared/callsign:FuzzVerify \
   shared/pii:FuzzDecrypt shared/pii:FuzzNormalise shared/mask:FuzzIDNumber shared/mask:FuzzPhone \
   shared/mask:FuzzName shared/mask:FuzzBankAccount shared/identity:FuzzParse shared/identity:FuzzSplitForCard \
-  shared/application:FuzzStripJPEG
+  shared/application:FuzzStripJPEG shared/application:FuzzVerifyJPEG
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do echo "fuzz $$t"; \
 	  $(GO) test -run=NONE -fuzz="^$${t#*:}\$$" -fuzztime=$(FUZZTIME) ./$${t%%:*}/; done
@@ -84,7 +84,7 @@ bench:
 	@$(TEST_PORTS) infra/scripts/services.sh up || exit 1; \
 	trap '$(TEST_PORTS) infra/scripts/services.sh down' EXIT; \
 	set -a; source $(TEST_STATE)/env; set +a; \
-	$(GO) test -run=NONE -bench=. -benchtime=1s ./shared/gm ./shared/callsign ./shared/pii && \
+	$(GO) test -run=NONE -bench=. -benchtime=1s ./shared/gm ./shared/callsign ./shared/pii ./shared/application && \
 	$(GO) run ./tests/bench/loginpoll -duration $(BENCH_DURATION) && \
 	$(GO) run ./tests/bench/lifecycle -duration $(BENCH_DURATION)
 

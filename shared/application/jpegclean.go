@@ -12,7 +12,8 @@ import (
 // EXIF (GPS position, device, time), XMP, ICC profiles, comments, JFXX thumbnails,
 // vendor segments, and any bytes after the end-of-image marker. The compressed data is
 // copied as is, so the photo is unchanged pixel for pixel, at a fraction of the cost of
-// decoding and encoding again (the photo is still fully decoded once, to prove it draws).
+// decoding and encoding again (the compressed data is still decoded once, by verifyJPEG,
+// to prove it draws).
 //
 // It refuses a file whose segment structure is broken: a truncated file, a segment that
 // runs past the end, no frame or scan, or no end-of-image marker.
