@@ -289,24 +289,29 @@ func (s *Service) submitFirst(ctx context.Context, v Validated, ph *Photo, actor
 }
 
 func (s *Service) recordFirst(ctx context.Context, v Validated, ph *Photo, key, appID, sealed string, actor Actor, now time.Time) (row, error) {
+	// A first application is mostly a person's first contact with the register, so the
+	// batch registers them as it goes; only if the ID number is known already (the
+	// registration is skipped and its guard fails) is the person looked up and the batch
+	// sent again.
+	known := ""
 	for attempt := 0; ; attempt++ {
-		personID, err := s.People.FindByIDNumber(ctx, v.ID.Canonical())
-		if err != nil {
-			return row{}, err
-		}
 		b := &pgx.Batch{}
-		var np person.NewPerson
+		personID, guards := known, []db.Cond{}
 		if personID == "" {
-			if np, err = s.People.Prepare(ctx, v.ID.Canonical(), v.Details.DisplayName(), v.Details.Phone); err != nil {
+			np, err := s.People.Prepare(ctx, v.ID.Canonical(), v.Details.DisplayName(), v.Details.Phone)
+			if err != nil {
 				return row{}, err
 			}
 			personID = np.ID
 			np.Queue(b)
-			b.Queue(db.Guard(guardPersonRegistered, person.RegisteredSQL), personID)
+			guards = append(guards, db.Cond{Name: guardPersonRegistered, SQL: person.RegisteredSQL})
 		}
+		// After the lock, so they see what the person's other applications committed.
 		b.Queue(personLockSQL, personID)
-		b.Queue(db.Guard(guardNoOpenApplication, `NOT EXISTS (`+openApplicationSQL+`)`), personID)
-		b.Queue(db.Guard(guardNoCardInUse, `NOT EXISTS (SELECT 1 FROM cards WHERE person_id = $1 AND status <> 'cancelled')`), personID)
+		b.Queue(db.GuardAll(append(guards,
+			db.Cond{Name: guardNoOpenApplication, SQL: `NOT EXISTS (` + openApplicationSQL + `)`},
+			db.Cond{Name: guardNoCardInUse, SQL: `NOT EXISTS (SELECT 1 FROM cards WHERE person_id = $1 AND status <> 'cancelled')`})...),
+			personID)
 		act := actor
 		if act.ID == "" {
 			act.ID = personID
@@ -317,12 +322,16 @@ func (s *Service) recordFirst(ctx context.Context, v Validated, ph *Photo, key, 
 		if err := s.queueSubmitted(b, &a, ph, key, act, nil, now); err != nil {
 			return row{}, err
 		}
-		err = db.SendGuarded(ctx, s.Pool, b)
+		err := db.SendGuarded(ctx, s.Pool, b)
 		switch db.FailedGuard(err) {
 		case "":
 		case guardPersonRegistered:
-			if attempt == 0 {
-				continue // registered meanwhile by a concurrent application: look again
+			if attempt < 2 {
+				// Registered already, or just now by a concurrent application.
+				if known, err = s.People.FindByIDNumber(ctx, v.ID.Canonical()); err != nil {
+					return row{}, err
+				}
+				continue
 			}
 		case guardNoOpenApplication:
 			return row{}, s.openApplicationOf(ctx, personID)
@@ -350,8 +359,9 @@ func (s *Service) sealDetails(ctx context.Context, appID string, d Details) (str
 
 // queueSubmitted adds to b a submitted application a (its row, first history row, audit
 // entry and ApplicationSubmitted event) and, with ph, its photo, moving a on to
-// photo_pending_audit (a second history row, audit entry and PhotoSubmitted event): a is
-// inserted as it ends up, so the row is written once. detail adds to the audit entry.
+// photo_pending_audit (a second history row and the PhotoSubmitted event; the one audit
+// entry, of the one request, says so): a is inserted as it ends up, so the row is written
+// once. detail adds to the audit entry.
 func (s *Service) queueSubmitted(b *pgx.Batch, a *row, ph *Photo, key string, actor Actor, detail map[string]string, now time.Time) error {
 	ev, err := events.New(events.ApplicationSubmitted, Source, a.ID, events.ApplicationSubmittedData{
 		ApplicationID: a.ID, Channel: events.Channel(a.Channel), PersonRef: a.PersonID, SubmittedAt: now.UTC(),
@@ -360,13 +370,18 @@ func (s *Service) queueSubmitted(b *pgx.Batch, a *row, ph *Photo, key string, ac
 		return err
 	}
 	submitted := *a
+	if detail == nil {
+		detail = map[string]string{}
+	}
+	detail["to"], detail["idKind"] = string(Submitted), a.IDKind
+	object := PhotoBucket + "/" + key
 	if ph != nil {
 		to, ok := Next(Submitted, ActPhoto)
 		if !ok {
 			return illegal(ActPhoto, Submitted)
 		}
-		object := PhotoBucket + "/" + key
 		a.Status, a.Version, a.PhotoObject = to, 1, &object
+		detail["to"], detail["photo"] = string(to), object
 	}
 	b.Queue(`INSERT INTO applications (application_id, person_id, channel, id_kind, kiosk_id, details_enc,
 		status, status_since, created_at, updated_at, kind, replaces_card_id, replaces_card_no, replace_reason, version,
@@ -374,31 +389,22 @@ func (s *Service) queueSubmitted(b *pgx.Batch, a *row, ph *Photo, key string, ac
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8, $9, $10, $11, $12, $13, $14)`,
 		a.ID, a.PersonID, a.Channel, a.IDKind, a.KioskID, a.DetailsEnc, a.Status, now,
 		a.Kind, a.ReplacesCardID, a.ReplacesCardNo, a.ReplaceReason, a.Version, a.PhotoObject)
-	if detail == nil {
-		detail = map[string]string{}
+	submit := change{action: ActSubmit, actor: actor, events: []event.Event{ev}}
+	if err := s.queueHistory(b, &submitted, Submitted, submit, now); err != nil {
+		return err
 	}
-	detail["to"], detail["idKind"] = string(Submitted), a.IDKind
-	if err := s.queueRecord(b, &submitted, Submitted, change{action: ActSubmit, actor: actor, events: []event.Event{ev}},
-		"application.submit", detail, now); err != nil {
+	if err := s.queueAudit(b, &submitted, submit, "application.submit", detail); err != nil {
 		return err
 	}
 	if ph == nil {
 		return nil
 	}
 	submitted.Version = 1
-	return s.queuePhoto(b, &submitted, ph, key, actor, now)
-}
-
-// queuePhoto adds to b the photo row of a (its version already the one the photo gives
-// it) and the record of the photo step: history, audit entry, PhotoSubmitted event.
-func (s *Service) queuePhoto(b *pgx.Batch, a *row, ph *Photo, key string, actor Actor, at time.Time) error {
-	ev, err := queuePhotoRow(b, a.ID, ph, key, a.KioskID, actor, at)
+	pev, err := queuePhotoRow(b, a.ID, ph, key, a.KioskID, actor, now)
 	if err != nil {
 		return err
 	}
-	to, _ := Next(Submitted, ActPhoto)
-	return s.queueRecord(b, a, to, change{action: ActPhoto, actor: actor, photo: PhotoBucket + "/" + key,
-		events: []event.Event{ev}}, "", nil, at)
+	return s.queueHistory(b, &submitted, a.Status, change{action: ActPhoto, actor: actor, photo: object, events: []event.Event{pev}}, now)
 }
 
 // queuePhotoRow adds to b the row of a photo stored under key for application appID,
@@ -620,11 +626,22 @@ func (s *Service) queueTransition(b *pgx.Batch, a *row, c change, at time.Time) 
 	return nil
 }
 
-// queueRecord adds to b what records step c of a to status to: the history row (sequence
-// a.Version, from a.Status; none for the first step), the audit entry (action
-// "application.<action>" unless auditAction is given; detail adds to from and to) and
-// c's events.
+// queueRecord adds to b what records step c of a to status to: the history row and
+// events (queueHistory) and the audit entry (queueAudit: action "application.<action>"
+// unless auditAction is given; detail, or else from and to).
 func (s *Service) queueRecord(b *pgx.Batch, a *row, to Status, c change, auditAction string, detail map[string]string, at time.Time) error {
+	if detail == nil {
+		detail = map[string]string{"from": string(a.Status), "to": string(to)}
+	}
+	if err := s.queueHistory(b, a, to, c, at); err != nil {
+		return err
+	}
+	return s.queueAudit(b, a, c, auditAction, detail)
+}
+
+// queueHistory adds step c of a to status to: its history row (sequence a.Version, from
+// a.Status; none for the first step) and c's events.
+func (s *Service) queueHistory(b *pgx.Batch, a *row, to Status, c change, at time.Time) error {
 	var eventID *string
 	if len(c.events) > 0 {
 		id := c.events[0].ID()
@@ -638,22 +655,21 @@ func (s *Service) queueRecord(b *pgx.Batch, a *row, to Status, c change, auditAc
 		actor, reason, waybill_no, at, request_id, event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		a.ID, a.Version, from, to, c.action, c.actor.Channel, c.actor.ID, c.reason, nullable(c.waybill), at,
 		nullable(c.actor.RequestID), eventID)
-	if detail == nil {
-		detail = map[string]string{"from": string(a.Status), "to": string(to)}
-	}
-	if auditAction == "" {
-		auditAction = "application." + string(c.action)
-	}
-	if err := s.Audit.Queue(b, audit.Entry{Actor: c.actor.ID, Channel: c.actor.Channel, Action: auditAction,
-		ObjectType: "application", ObjectID: a.ID, RequestID: c.actor.RequestID, Detail: detail}); err != nil {
-		return err
-	}
 	for _, ev := range c.events {
 		if err := outbox.Queue(b, Producer, "", ev); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// queueAudit adds the audit entry of step c of a.
+func (s *Service) queueAudit(b *pgx.Batch, a *row, c change, action string, detail map[string]string) error {
+	if action == "" {
+		action = "application." + string(c.action)
+	}
+	return s.Audit.Queue(b, audit.Entry{Actor: c.actor.ID, Channel: c.actor.Channel, Action: action,
+		ObjectType: "application", ObjectID: a.ID, RequestID: c.actor.RequestID, Detail: detail})
 }
 
 // notice is the SMSRequested event telling the applicant about a milestone (制卡进度):

@@ -19,8 +19,8 @@ import (
 )
 
 // An application sent with its photo is recorded as the two steps it stands for: in
-// photo_pending_audit, with both history rows, audit entries and events, the photo row
-// and the object in the store.
+// photo_pending_audit, with both history rows and events, the photo row and the object
+// in the store; the audit log has the one act.
 func TestApplyWithPhoto_RecordsBothSteps(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -46,7 +46,10 @@ func TestApplyWithPhoto_RecordsBothSteps(t *testing.T) {
 		want int
 	}{
 		{"photo rows", `SELECT count(*) FROM application_photos WHERE application_id = $1`, 1},
-		{"audit entries", `SELECT count(*) FROM audit_log WHERE object_id = $1`, 2},
+		// One request, one act of the applicant's: one audit entry that names the photo.
+		{"audit entries", `SELECT count(*) FROM audit_log WHERE object_id = $1 AND action = 'application.submit'
+			AND detail->>'to' = 'photo_pending_audit' AND detail->>'photo' LIKE 'photos/%'`, 1},
+		{"all audit entries", `SELECT count(*) FROM audit_log WHERE object_id = $1`, 1},
 		{"events", `SELECT count(*) FROM outbox WHERE event->>'subject' = $1 AND event_type IN ('` +
 			string(events.ApplicationSubmitted) + `', '` + string(events.PhotoSubmitted) + `')`, 2},
 		{"version", `SELECT version FROM applications WHERE application_id = $1`, 1},
@@ -158,5 +161,31 @@ func TestApplyWithPhoto_ConcurrentApplicationsYieldExactlyOne(t *testing.T) {
 	}
 	if len(keys) != 1 || !strings.HasPrefix(keys[0], won+"/") {
 		t.Errorf("objects left: %v (winner %s)", keys, won)
+	}
+}
+
+// A person the register knows (here: whose first application was withdrawn) applies
+// again: the batch's registration is skipped, the person looked up, and the new
+// application recorded under the same person.
+func TestApplyWithPhoto_KnownPersonAppliesAgain(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	req := Request{IDNumber: randomResidentID(t), Name: "吴十", Phone: "13812345678", Channel: "h5"}
+	first, err := f.svc.Apply(ctx, req, Actor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Withdraw(ctx, first.ApplicationID, Actor{}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := f.svc.ApplyWithPhoto(ctx, req, PhotoUpload{Body: jpegOf(t, 358, 441)}, Actor{})
+	if err != nil || again.Status != PhotoPendingAudit {
+		t.Fatalf("second application: %+v %v", again, err)
+	}
+	if n := f.count(t, `SELECT count(*) FROM persons`); n != 1 {
+		t.Errorf("persons: %d, want 1", n)
+	}
+	if n := f.count(t, `SELECT count(DISTINCT person_id) FROM applications`); n != 1 {
+		t.Errorf("applications name %d people, want 1", n)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -38,6 +39,21 @@ func GuardOne(name, update string) string {
 func Guard(name, cond string) string {
 	checkName(name)
 	return `SELECT sscard_expect(` + cond + `, '` + name + `')`
+}
+
+// Cond is a named condition of GuardAll.
+type Cond struct{ Name, SQL string }
+
+// GuardAll is one statement guarding every condition, checked in order (the first that
+// fails is the one named): one statement where several would each cost a round of the
+// executor.
+func GuardAll(conds ...Cond) string {
+	parts := make([]string, len(conds))
+	for i, c := range conds {
+		checkName(c.Name)
+		parts[i] = `sscard_expect(` + c.SQL + `, '` + c.Name + `')`
+	}
+	return `SELECT ` + strings.Join(parts, ", ")
 }
 
 // GuardError is a guard that failed; Guard names it.

@@ -130,6 +130,18 @@ func TestSendGuarded_ImplicitTransaction(t *testing.T) {
 	if v, n := state(); v != 1 || n != 1 {
 		t.Fatalf("failed second guard wrote: v %d, %d logged", v, n)
 	}
+	// GuardAll names the first condition that fails, in order.
+	b0 := &pgx.Batch{}
+	b0.Queue(db.GuardAll(db.Cond{Name: "first", SQL: `$1::int = 1`}, db.Cond{Name: "second", SQL: `$1::int = 2`},
+		db.Cond{Name: "third", SQL: `false`}), 1)
+	if err := db.SendGuarded(ctx, pool, b0); db.FailedGuard(err) != "second" {
+		t.Fatalf("GuardAll: want second, got %v", err)
+	}
+	b0 = &pgx.Batch{}
+	b0.Queue(db.GuardAll(db.Cond{Name: "first", SQL: `true`}, db.Cond{Name: "second", SQL: `true`}))
+	if err := db.SendGuarded(ctx, pool, b0); err != nil {
+		t.Fatalf("GuardAll holding: %v", err)
+	}
 	// Other errors are not guards.
 	b := &pgx.Batch{}
 	b.Queue(`INSERT INTO t VALUES (1, 9)`)
