@@ -4,7 +4,7 @@
 //   - card-apply: an application with a 30 KB photo at 100 concurrent, against the floor
 //     of the same work done bare — one raw MinIO PUT of the photo and one Postgres INSERT
 //     behind a plain Go handler; sent as one multipart request (as a form sends it), and
-//     as two (POST /applications, then PUT the photo);
+//     as two (POST /applications, then PUT the photo); the three take turns in rounds;
 //   - loss-report: temporary loss and unlock on distinct cards at 100 concurrent, p50/p99
 //     of each change, first with the clients sending as fast as they can (throughput;
 //     latency is then mostly queueing), then paced to half that rate (service latency).
@@ -30,6 +30,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -136,12 +137,12 @@ func run(workers int, d time.Duration) error {
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: workers * 2}}
 	fmt.Printf("card lifecycle benchmark: %d concurrent, %s per target, 30 KB photo (%d bytes)\n", workers, d, len(photo))
 
-	floor := load(workers, d, func(int) error {
+	floorOp := func(int) error {
 		return expect(client.Post("http://"+floorAddr+"/", "image/jpeg", bytes.NewReader(photo)))(201)
-	})
+	}
 	benchkit.Profile(applyPprof, profileDir, "card-apply", d)
 	// One request: the application and its photo as multipart/form-data.
-	together := load(workers, d, func(int) error {
+	togetherOp := func(int) error {
 		var buf bytes.Buffer
 		mw := multipart.NewWriter(&buf)
 		js, _ := json.Marshal(map[string]string{"idNumber": residentID(), "name": "张三", "phone": "13800138000", "channel": "h5"})
@@ -151,9 +152,9 @@ func run(workers int, d time.Duration) error {
 		_, _ = pw.Write(photo)
 		_ = mw.Close()
 		return expect(client.Post(apply+"/applications", mw.FormDataContentType(), &buf))(201)
-	})
+	}
 	// Two requests: the application, then its photo.
-	applied := load(workers, d, func(int) error {
+	appliedOp := func(int) error {
 		body, _ := json.Marshal(map[string]string{"idNumber": residentID(), "name": "张三", "phone": "13800138000", "channel": "h5"})
 		resp, err := client.Post(apply+"/applications", "application/json", bytes.NewReader(body))
 		if err != nil {
@@ -171,7 +172,25 @@ func run(workers int, d time.Duration) error {
 		req, _ := http.NewRequest(http.MethodPut, apply+"/applications/"+v.ApplicationID+"/photo", bytes.NewReader(photo))
 		req.Header.Set("Content-Type", "image/jpeg")
 		return expect(client.Do(req))(200)
-	})
+	}
+	// The floor and both card-apply forms take turns in rounds, the order reversed every
+	// other round, so that drift on the shared machine (MinIO's background work, other
+	// load) falls on all three alike; each gets d in all.
+	var floorRec, togetherRec, appliedRec recorder
+	type phase struct {
+		rec *recorder
+		op  func(int) error
+	}
+	for r := range benchRounds {
+		order := []phase{{&floorRec, floorOp}, {&togetherRec, togetherOp}, {&appliedRec, appliedOp}}
+		if r%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, ph := range order {
+			loadInto(ph.rec, workers, d/benchRounds, ph.op)
+		}
+	}
+	floor, together, applied := floorRec.result(d), togetherRec.result(d), appliedRec.result(d)
 
 	// loss-report: each worker owns one card and alternates temporary loss and unlock.
 	cards := make([]string, workers)
@@ -304,10 +323,19 @@ func loadPaced(n int, d time.Duration, rate float64, op func(worker int) error) 
 	return r
 }
 
+// benchRounds is how many turns the floor and card-apply take.
+const benchRounds = 3
+
 // load runs op from n workers (op gets the worker's index) for d and returns throughput
 // and latency percentiles.
 func load(n int, d time.Duration, op func(worker int) error) result {
 	var rec recorder
+	loadInto(&rec, n, d, op)
+	return rec.result(d)
+}
+
+// loadInto runs op from n workers for d, recording into rec.
+func loadInto(rec *recorder, n int, d time.Duration, op func(worker int) error) {
 	var wg sync.WaitGroup
 	deadline := time.Now().Add(d)
 	for w := range n {
@@ -320,7 +348,6 @@ func load(n int, d time.Duration, op func(worker int) error) result {
 		})
 	}
 	wg.Wait()
-	return rec.result(d)
 }
 
 func expect(resp *http.Response, err error) func(int) error {
