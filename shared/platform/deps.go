@@ -103,6 +103,9 @@ func Open(ctx context.Context, name string, cfg Config, needs Needs, sec secrets
 			Credentials:      credentials.NewStaticCredentialsProvider(ak, sk, ""),
 			HTTPClient:       hc,
 			RetryMaxAttempts: 2,
+			// The payload's SHA-256 is signed (SigV4 over plain HTTP) and the store checks
+			// it: a CRC32 beside it, computed and checked on every PUT, adds nothing.
+			RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		})
 	}
 	if cfg.EventSink != "" {
