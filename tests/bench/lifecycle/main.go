@@ -228,6 +228,11 @@ func run(workers int, d time.Duration) error {
 		}
 		return err
 	}
+	// The card-apply rounds left tens of thousands of fresh rows for autovacuum, which
+	// would otherwise clean up in the middle of loss-report's measurement: settle first.
+	if _, err := pool.Exec(ctx, `VACUUM (ANALYZE)`); err != nil {
+		return fmt.Errorf("vacuum between targets: %w", err)
+	}
 	benchkit.Profile(lossPprof, profileDir, "loss-report", d)
 	changes := load(workers, d, change)
 	// The same clients below saturation: together they send half the rate just measured,
