@@ -332,7 +332,9 @@ func (s *Service) Change(ctx context.Context, r Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	c, err := s.scanRead(s.Pool.QueryRow(ctx, readSQL(cr), cr.value))
+	// Without the open replacement: only an unlock cares, and its guard finds one (then the
+	// locked path reads it to name it).
+	c, err := s.scanRead(s.Pool.QueryRow(ctx, `SELECT `+cardColumns+`, '', '' FROM cards WHERE `+cr.column+` = $1`, cr.value))
 	if err != nil {
 		return Result{}, err
 	}
