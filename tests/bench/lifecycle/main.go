@@ -35,6 +35,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -228,11 +229,14 @@ func run(workers int, d time.Duration) error {
 		}
 		return err
 	}
-	// The card-apply rounds left tens of thousands of fresh rows for autovacuum, which
-	// would otherwise clean up in the middle of loss-report's measurement: settle first.
+	// The card-apply rounds left tens of thousands of fresh rows for autovacuum and
+	// gigabytes of photo objects in the page cache for writeback, which would otherwise
+	// land in the middle of loss-report's measurement (WAL flushes queue behind the
+	// writeback): settle both first.
 	if _, err := pool.Exec(ctx, `VACUUM (ANALYZE)`); err != nil {
 		return fmt.Errorf("vacuum between targets: %w", err)
 	}
+	syscall.Sync()
 	benchkit.Profile(lossPprof, profileDir, "loss-report", d)
 	changes := load(workers, d, change)
 	// The same clients below saturation: together they send half the rate just measured,
