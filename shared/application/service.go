@@ -72,11 +72,13 @@ type Service struct {
 	Unavailable func(dependency string, err error) *problem.Problem
 }
 
+// now is the clock at Postgres's precision, so that an answer built from what was written
+// shows the times a later read returns.
 func (s *Service) now() time.Time {
 	if s.Now != nil {
-		return s.Now()
+		return s.Now().Truncate(time.Microsecond)
 	}
-	return time.Now()
+	return time.Now().Truncate(time.Microsecond)
 }
 
 func (s *Service) unavailable(dep string, err error) *problem.Problem {
@@ -619,9 +621,22 @@ func (s *Service) queueTransition(b *pgx.Batch, a *row, c change, at time.Time) 
 	if err := s.queueRecord(b, a, to, c, "", nil, at); err != nil {
 		return err
 	}
+	// a as the UPDATE leaves it (the caller may answer from it without reading it again).
 	a.Status, a.StatusSince = to, at
-	if c.photo != "" {
-		a.PhotoObject = &c.photo
+	switch to {
+	case PhotoRejected:
+		a.PhotoReason = nullable(c.reason)
+	case PhotoPendingAudit, PhotoApproved:
+		a.PhotoReason = nil
+	}
+	for _, f := range []struct {
+		dst **string
+		v   string
+	}{{&a.PhotoObject, c.photo}, {&a.BatchNo, c.batch}, {&a.CardNo, c.cardNo}, {&a.WaybillNo, c.waybill}} {
+		if f.v != "" {
+			v := f.v
+			*f.dst = &v
+		}
 	}
 	return nil
 }

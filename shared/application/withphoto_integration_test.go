@@ -189,3 +189,31 @@ func TestApplyWithPhoto_KnownPersonAppliesAgain(t *testing.T) {
 		t.Errorf("applications name %d people, want 1", n)
 	}
 }
+
+// A photo sent again after a rejection answers with the application as stored: pending
+// audit, the rejection reason cleared (the answer is built from the row as written).
+func TestUploadPhoto_AfterRejectionAnswersAsStored(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	v, err := f.svc.ApplyWithPhoto(ctx, Request{IDNumber: randomResidentID(t), Name: "郑十一", Phone: "13812345678", Channel: "h5"},
+		PhotoUpload{Body: jpegOf(t, 358, 441)}, Actor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.svc.AuditPhoto(ctx, v.ApplicationID, events.AuditRejected, "背景不是白色", Actor{ID: "op-1"})
+	if err != nil || r.Status != PhotoRejected || r.PhotoReason == "" {
+		t.Fatalf("reject: %+v %v", r, err)
+	}
+	got, err := f.svc.UploadPhoto(ctx, v.ApplicationID, PhotoUpload{Body: jpegOf(t, 360, 443)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := f.svc.Get(ctx, v.ApplicationID, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != PhotoPendingAudit || got.PhotoReason != "" || !got.HasPhoto ||
+		got.Status != stored.Status || got.PhotoReason != stored.PhotoReason || got.StatusSince != stored.StatusSince {
+		t.Errorf("answer %+v, stored %+v", got, stored)
+	}
+}
