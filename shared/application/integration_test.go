@@ -74,6 +74,20 @@ func statusOf(err error) int {
 	return 0
 }
 
+// storeDown is the fixture's service with its photo store at an address nobody listens on.
+func (f *fixture) storeDown(t *testing.T) *Service {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + l.Addr().String()
+	l.Close()
+	down := *f.svc
+	down.Photos = S3Store{Client: s3Client(t, f.env, closed), Bucket: PhotoBucket}
+	return &down
+}
+
 func (f *fixture) count(t *testing.T, q string, args ...any) int {
 	t.Helper()
 	var n int
@@ -296,14 +310,7 @@ func TestCardApply_ObjectStoreDownIs503AndNothingChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "http://" + l.Addr().String()
-	l.Close()
-	down := *f.svc
-	down.Photos = S3Store{Client: s3Client(t, f.env, closed), Bucket: PhotoBucket}
+	down := f.storeDown(t)
 	_, err = down.UploadPhoto(ctx, v.ApplicationID, PhotoUpload{Body: jpegOf(t, 358, 441)})
 	if p, ok := problem.As(err); !ok || p.Status != 503 || p.Extra["dependency"] != "object-store" {
 		t.Fatalf("want 503 object-store, got %v", err)

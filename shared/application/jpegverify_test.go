@@ -191,12 +191,7 @@ func TestVerifyJPEG_Damaged(t *testing.T) {
 	}
 	fills = splice(fills, len(fills)-2, 0, 0xFF)
 
-	cases := []struct {
-		name string
-		b    []byte
-		want error // nil: accepted; errVerifyUnsupported: left to image/jpeg
-		dec  bool  // image/jpeg decodes it
-	}{
+	cases := []verifyCase{
 		{"restart markers in order", rst, nil, true},
 		{"fill bytes before the restart markers and EOI", fills, nil, true},
 		{"restart marker after the last MCU", splice(rst, eoi, 0, 0xFF, 0xD5), nil, true},
@@ -211,16 +206,7 @@ func TestVerifyJPEG_Damaged(t *testing.T) {
 		{"bytes before a restart marker", splice(rst, rsts[4], 0, 0x12), errVerifyUnsupported, true},
 		{"16 one bits: no such code", splice(plain, (start+end)/2, 4, 0xFF, 0x00, 0xFF, 0x00), errJPEGBadCode, false},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			if _, _, err := verifyJPEG(c.b); !matches(err, c.want) {
-				t.Errorf("want %v, got %v", c.want, err)
-			}
-			if _, _, ok := decodes(c.b); ok != c.dec {
-				t.Errorf("image/jpeg decodes it: %v, the test says %v", ok, c.dec)
-			}
-		})
-	}
+	runVerifyCases(t, cases)
 }
 
 // Every truncation is refused, whether or not an EOI is put back after the cut.
@@ -454,12 +440,7 @@ func TestVerifyJPEG_Crafted(t *testing.T) {
 	badAC := new(bitWriter).blocks(testDC, testAC, []byte{0, 0x01})
 	badAC.bits(0x0F, 4)
 
-	cases := []struct {
-		name string
-		b    []byte
-		want error // nil: accepted
-		dec  bool  // image/jpeg decodes it (documented, checked)
-	}{
+	cases := []verifyCase{
 		{"one block", gray8(eob), nil, true},
 		{"63 coefficients, no end of block needed", gray8(append([]byte{1}, ones...), eob), nil, true},
 		{"zero runs up to coefficient 63 exactly", gray8([]byte{2, 0xF0, 0xF0, 0xE1, 0xF0}, []byte{1, 0x01, 0x00}), nil, true},
@@ -513,16 +494,7 @@ func TestVerifyJPEG_Crafted(t *testing.T) {
 		{"no SOI", gray8(eob)[2:], errors.New("start-of-image"), false},
 		{"segment past the end", join(dqtSeg(0), sof1, tables)[:30], errors.New("past the end"), false},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			if _, _, err := verifyJPEG(c.b); !matches(err, c.want) {
-				t.Errorf("want %v, got %v", c.want, err)
-			}
-			if _, _, ok := decodes(c.b); ok != c.dec {
-				t.Errorf("image/jpeg decodes it: %v, the test says %v", ok, c.dec)
-			}
-		})
-	}
+	runVerifyCases(t, cases)
 }
 
 // matches: err is want, or (for a want made up here) an error of verifyJPEG's own, not
@@ -640,4 +612,27 @@ func benchPhoto(t testing.TB) []byte {
 	}
 	t.Fatal("no quality gives a 30 KB photo")
 	return nil
+}
+
+// verifyCase is an input, what verifyJPEG must answer (nil: accepted; errVerifyUnsupported:
+// left to image/jpeg; another error: refused with it), and whether image/jpeg decodes it.
+type verifyCase struct {
+	name string
+	b    []byte
+	want error
+	dec  bool
+}
+
+func runVerifyCases(t *testing.T, cases []verifyCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if _, _, err := verifyJPEG(c.b); !matches(err, c.want) {
+				t.Errorf("want %v, got %v", c.want, err)
+			}
+			if _, _, ok := decodes(c.b); ok != c.dec {
+				t.Errorf("image/jpeg decodes it: %v, the test says %v", ok, c.dec)
+			}
+		})
+	}
 }

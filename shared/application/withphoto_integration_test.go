@@ -5,7 +5,6 @@ package application
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -80,15 +79,7 @@ func TestApplyWithPhoto_RefusedPhotoOrStoreDownRecordsNothing(t *testing.T) {
 	if p, ok := problem.As(err); !ok || p.Status != 400 || p.Extra["code"] != "dimensions" || len(p.InvalidParams) != 1 {
 		t.Fatalf("small photo: want 400 dimensions, got %v", err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "http://" + l.Addr().String()
-	l.Close()
-	down := *f.svc
-	down.Photos = S3Store{Client: s3Client(t, f.env, closed), Bucket: PhotoBucket}
-	_, err = down.ApplyWithPhoto(ctx, req, PhotoUpload{Body: jpegOf(t, 358, 441)}, Actor{})
+	_, err = f.storeDown(t).ApplyWithPhoto(ctx, req, PhotoUpload{Body: jpegOf(t, 358, 441)}, Actor{})
 	if p, ok := problem.As(err); !ok || p.Status != 503 || p.Extra["dependency"] != "object-store" {
 		t.Fatalf("store down: want 503 object-store, got %v", err)
 	}

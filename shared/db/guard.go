@@ -36,10 +36,7 @@ func GuardOne(name, update string) string {
 }
 
 // Guard is a guard on a boolean SQL condition (which may take the statement's parameters).
-func Guard(name, cond string) string {
-	checkName(name)
-	return `SELECT sscard_expect(` + cond + `, '` + name + `')`
-}
+func Guard(name, cond string) string { return GuardAll(Cond{Name: name, SQL: cond}) }
 
 // Cond is a named condition of GuardAll.
 type Cond struct{ Name, SQL string }
