@@ -7,7 +7,6 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
-	"strings"
 
 	handler "github.com/openfaas/templates-sdk/go-http"
 
@@ -68,7 +67,7 @@ func readApplicationForm(body []byte, boundary string) (application.Request, *ap
 			photo = &application.PhotoUpload{ContentType: p.Header.Get("Content-Type"), Body: b}
 		default:
 			return in, nil, problem.Invalid("the multipart body has an unknown part",
-				problem.Field(p.FormName(), "unknown part: send "+strings.Join([]string{partApplication, partPhoto}, " and ")))
+				problem.Field(p.FormName(), "unknown part: send "+partApplication+" and "+partPhoto))
 		}
 	}
 	if !seen {

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strconv"
 	"time"
@@ -105,5 +104,3 @@ func (c *Conn) do(method, path string, body []byte) (int, error) {
 	}
 	return status, nil
 }
-
-var _ io.Closer = (*Conn)(nil)
