@@ -22,7 +22,8 @@ type Needs struct {
 // Variables (defaults in brackets):
 //
 //	postgres_dsn           Postgres URL without password [postgres://sscard@127.0.0.1:5432/sscard?sslmode=disable]
-//	postgres_max_conns     pool size per instance [4]; size it to max_inflight, not to node CPUs
+//	postgres_max_conns     pool size per instance [4]; writes hold a connection through their commit's WAL flush,
+//	                       so a write-heavy function wants more connections than the node has CPUs
 //	postgres_min_conns     connections kept warm [0]
 //	redis_addr             host:port [127.0.0.1:6379]
 //	redis_db               database number [0]

@@ -54,6 +54,8 @@ func main() {
 	workers := flag.Int("concurrency", 100, "concurrent clients")
 	d := flag.Duration("duration", 30*time.Second, "load duration per target")
 	flag.StringVar(&profileDir, "profile-dir", "", "write a CPU profile of each function during its load here")
+	flag.StringVar(&fnEnv, "fn-env", "", "extra environment for the functions, space-separated (postgres_max_conns=12 …), to try a setting before stack.yml gets it")
+	flag.StringVar(&only, "only", "", "card-apply or loss-report: measure that function alone (while working on it)")
 	flag.Parse()
 	if err := run(*workers, *d); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -61,7 +63,10 @@ func main() {
 	}
 }
 
-var profileDir string
+var profileDir, only, fnEnv string
+
+// measures says whether this run measures the named function.
+func measures(name string) bool { return only == "" || only == name }
 
 func run(workers int, d time.Duration) error {
 	ctx := context.Background()
@@ -102,6 +107,7 @@ func run(workers int, d time.Duration) error {
 
 	local := []string{"postgres_dsn=" + dsn, "redis_addr=" + env.String("redis_addr", ""),
 		"s3_endpoint=" + env.String("s3_endpoint", ""), "event_sink=", "local_card_issuing=true", "log_level=warn"}
+	local = append(local, strings.Fields(fnEnv)...)
 	applyPprof, lossPprof := benchkit.FreeAddr(), benchkit.FreeAddr()
 	applyFn, err := benchkit.Start(dir, "card-apply", append(local, "debug_pprof_addr="+applyPprof)...)
 	if err != nil {
@@ -138,21 +144,28 @@ func run(workers int, d time.Duration) error {
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: workers * 2}}
 	fmt.Printf("card lifecycle benchmark: %d concurrent, %s per target, 30 KB photo (%d bytes)\n", workers, d, len(photo))
 
-	floorOp := func(int) error {
-		return expect(client.Post("http://"+floorAddr+"/", "image/jpeg", bytes.NewReader(photo)))(201)
+	// The floor's client and card-apply's one-request client write by hand on connections
+	// of their own (benchkit.Conn), so the load generator takes as little of the two cores
+	// as it can from either.
+	floorConns, err := dialAll(floorAddr, workers)
+	if err != nil {
+		return err
+	}
+	applyConns, err := dialAll(strings.TrimPrefix(apply, "http://"), workers)
+	if err != nil {
+		return err
+	}
+	floorOp := func(w int) error {
+		return wantStatus(201)(floorConns[w].DoType(http.MethodPost, "/", "image/jpeg", photo))
 	}
 	benchkit.Profile(applyPprof, profileDir, "card-apply", d)
-	// One request: the application and its photo as multipart/form-data.
-	togetherOp := func(int) error {
-		var buf bytes.Buffer
-		mw := multipart.NewWriter(&buf)
-		js, _ := json.Marshal(map[string]string{"idNumber": residentID(), "name": "张三", "phone": "13800138000", "channel": "h5"})
-		pw, _ := mw.CreatePart(textproto.MIMEHeader{"Content-Disposition": {`form-data; name="application"`}, "Content-Type": {"application/json"}})
-		_, _ = pw.Write(js)
-		pw, _ = mw.CreatePart(textproto.MIMEHeader{"Content-Disposition": {`form-data; name="photo"; filename="photo.jpg"`}, "Content-Type": {"image/jpeg"}})
-		_, _ = pw.Write(photo)
-		_ = mw.Close()
-		return expect(client.Post(apply+"/applications", mw.FormDataContentType(), &buf))(201)
+	// One request: the application and its photo as multipart/form-data, built once with
+	// a stand-in ID number that each request overwrites.
+	form, formType, idAt := applicationForm(photo)
+	togetherOp := func(w int) error {
+		body := slices.Clone(form)
+		copy(body[idAt:], residentID())
+		return wantStatus(201)(applyConns[w].DoType(http.MethodPost, "/applications", formType, body))
 	}
 	// Two requests: the application, then its photo.
 	appliedOp := func(int) error {
@@ -183,6 +196,9 @@ func run(workers int, d time.Duration) error {
 		op  func(int) error
 	}
 	for r := range benchRounds {
+		if !measures("card-apply") {
+			break
+		}
 		order := []phase{{&floorRec, floorOp}, {&togetherRec, togetherOp}, {&appliedRec, appliedOp}}
 		if r%2 == 1 {
 			slices.Reverse(order)
@@ -193,55 +209,13 @@ func run(workers int, d time.Duration) error {
 	}
 	floor, together, applied := floorRec.result(d), togetherRec.result(d), appliedRec.result(d)
 
-	// loss-report: each worker owns one card and alternates temporary loss and unlock.
-	cards := make([]string, workers)
-	for i := range cards {
-		no := fmt.Sprintf("B%08d", mrand.IntN(100_000_000))
-		body, _ := json.Marshal(map[string]string{"cardNo": no})
-		if err := expect(client.Post(loss+"/cards", "application/json", bytes.NewReader(body)))(201); err != nil {
-			return fmt.Errorf("create card: %w", err)
-		}
-		cards[i] = no
-	}
-	// Each request is one change, timed on its own: the worker's card alternates between
-	// temporary loss and unlock. Each worker has a connection of its own, written by hand
-	// (benchkit.Conn): the load generator shares the two cores with what it measures.
-	lossAddr := strings.TrimPrefix(loss, "http://")
-	conns := make([]*benchkit.Conn, workers)
-	for i := range conns {
-		if conns[i], err = benchkit.Dial(lossAddr); err != nil {
+	var changes, paced result
+	if measures("loss-report") {
+		changes, paced, err = lossReport(ctx, pool, client, loss, lossPprof, workers, d)
+		if err != nil {
 			return err
 		}
-		defer conns[i].Close()
 	}
-	lossBody := []byte(`{"type":"temporary","channel":"online","reason":"lost"}`)
-	unlockBody := []byte(`{"channel":"online","reason":"found"}`)
-	lost := make([]bool, workers)
-	change := func(i int) error {
-		path, body := "/cards/"+cards[i]+"/loss", lossBody
-		if lost[i] {
-			path, body = "/cards/"+cards[i]+"/unlock", unlockBody
-		}
-		lost[i] = !lost[i]
-		status, err := conns[i].Do(http.MethodPost, path, body)
-		if err == nil && status != 200 {
-			err = fmt.Errorf("status %d", status)
-		}
-		return err
-	}
-	// The card-apply rounds left tens of thousands of fresh rows for autovacuum and
-	// gigabytes of photo objects in the page cache for writeback, which would otherwise
-	// land in the middle of loss-report's measurement (WAL flushes queue behind the
-	// writeback): settle both first.
-	if _, err := pool.Exec(ctx, `VACUUM (ANALYZE)`); err != nil {
-		return fmt.Errorf("vacuum between targets: %w", err)
-	}
-	syscall.Sync()
-	benchkit.Profile(lossPprof, profileDir, "loss-report", d)
-	changes := load(workers, d, change)
-	// The same clients below saturation: together they send half the rate just measured,
-	// each at a fixed pace, so the latency is the service time without a queue.
-	paced := loadPaced(workers, d, changes.rate/2, change)
 
 	fmt.Println()
 	fmt.Printf("%-44s %10s %10s %10s %8s\n", "target", "ops/s", "p50", "p99", "errors")
@@ -252,17 +226,71 @@ func run(workers int, d time.Duration) error {
 		{"card-apply (apply, then 30 KB photo)", applied},
 		{"loss-report (one change, saturated)", changes},
 		{fmt.Sprintf("loss-report (one change, paced %.0f/s)", paced.offered), paced}} {
+		if r.res.rate == 0 {
+			continue // not measured (-only)
+		}
 		fmt.Printf("%-44s %10.1f %10s %10s %8d\n", r.name, r.res.rate, r.res.p50.Round(time.Millisecond), r.res.p99.Round(time.Millisecond), r.res.errors)
 		if r.res.firstErr != nil {
 			defer fmt.Printf("  first error of %s: %v\n", r.name, r.res.firstErr)
 		}
 	}
-	fmt.Printf("\ncard-apply/floor throughput ratio = %.2f with the photo in the application's request, %.2f with the photo sent after it (target ≥ 0.70)\n",
-		together.rate/floor.rate, applied.rate/floor.rate)
-	fmt.Printf("loss-report p99 per change: %s with %d clients sending as fast as they can (latency ≈ queueing: %d ÷ %.0f/s = %s), %s with the same clients paced to half that rate (target p99 ≤ 50ms)\n",
-		changes.p99.Round(time.Millisecond), workers, workers, changes.rate, (time.Duration(float64(workers) / changes.rate * float64(time.Second))).Round(time.Millisecond),
-		paced.p99.Round(time.Millisecond))
+	fmt.Println()
+	if measures("card-apply") {
+		fmt.Printf("card-apply/floor throughput ratio = %.2f with the photo in the application's request, %.2f with the photo sent after it (target ≥ 0.70)\n",
+			together.rate/floor.rate, applied.rate/floor.rate)
+	}
+	if measures("loss-report") {
+		fmt.Printf("loss-report p99 per change: %s with %d clients sending as fast as they can (latency ≈ queueing: %d ÷ %.0f/s = %s), %s with the same clients paced to half that rate (target p99 ≤ 50ms)\n",
+			changes.p99.Round(time.Millisecond), workers, workers, changes.rate, (time.Duration(float64(workers) / changes.rate * float64(time.Second))).Round(time.Millisecond),
+			paced.p99.Round(time.Millisecond))
+	}
 	return nil
+}
+
+// lossReport measures loss-report at loss: saturated, then paced to half the rate found.
+func lossReport(ctx context.Context, pool *pgxpool.Pool, client *http.Client, loss, pprofAddr string, workers int, d time.Duration) (changes, paced result, err error) {
+	// Each worker owns one card and alternates temporary loss and unlock.
+	cards := make([]string, workers)
+	for i := range cards {
+		no := fmt.Sprintf("B%08d", mrand.IntN(100_000_000))
+		body, _ := json.Marshal(map[string]string{"cardNo": no})
+		if err := expect(client.Post(loss+"/cards", "application/json", bytes.NewReader(body)))(201); err != nil {
+			return changes, paced, fmt.Errorf("create card: %w", err)
+		}
+		cards[i] = no
+	}
+	// Each request is one change, timed on its own: the worker's card alternates between
+	// temporary loss and unlock. Each worker has a connection of its own, written by hand
+	// (benchkit.Conn): the load generator shares the two cores with what it measures.
+	conns, err := dialAll(strings.TrimPrefix(loss, "http://"), workers)
+	if err != nil {
+		return changes, paced, err
+	}
+	lossBody := []byte(`{"type":"temporary","channel":"online","reason":"lost"}`)
+	unlockBody := []byte(`{"channel":"online","reason":"found"}`)
+	lost := make([]bool, workers)
+	change := func(i int) error {
+		path, body := "/cards/"+cards[i]+"/loss", lossBody
+		if lost[i] {
+			path, body = "/cards/"+cards[i]+"/unlock", unlockBody
+		}
+		lost[i] = !lost[i]
+		return wantStatus(200)(conns[i].Do(http.MethodPost, path, body))
+	}
+	// The card-apply rounds left tens of thousands of fresh rows for autovacuum and
+	// gigabytes of photo objects in the page cache for writeback, which would otherwise
+	// land in the middle of loss-report's measurement (WAL flushes queue behind the
+	// writeback): settle both first.
+	if _, err := pool.Exec(ctx, `VACUUM (ANALYZE)`); err != nil {
+		return changes, paced, fmt.Errorf("vacuum between targets: %w", err)
+	}
+	syscall.Sync()
+	benchkit.Profile(pprofAddr, profileDir, "loss-report", d)
+	changes = load(workers, d, change)
+	// The same clients below saturation: together they send half the rate just measured,
+	// each at a fixed pace, so the latency is the service time without a queue.
+	paced = loadPaced(workers, d, changes.rate/2, change)
+	return changes, paced, nil
 }
 
 type result struct {
@@ -357,6 +385,43 @@ func loadInto(rec *recorder, n int, d time.Duration, op func(worker int) error) 
 		})
 	}
 	wg.Wait()
+}
+
+// dialAll opens n benchkit connections to addr.
+func dialAll(addr string, n int) ([]*benchkit.Conn, error) {
+	conns := make([]*benchkit.Conn, n)
+	for i := range conns {
+		var err error
+		if conns[i], err = benchkit.Dial(addr); err != nil {
+			return nil, err
+		}
+	}
+	return conns, nil
+}
+
+// wantStatus turns a benchkit answer into an error unless its status is want.
+func wantStatus(want int) func(status int, err error) error {
+	return func(status int, err error) error {
+		if err == nil && status != want {
+			err = fmt.Errorf("status %d, want %d", status, want)
+		}
+		return err
+	}
+}
+
+// applicationForm is an application with photo as multipart/form-data, its content type,
+// and where in it the 18 characters of the ID number stand.
+func applicationForm(photo []byte) (form []byte, contentType string, idAt int) {
+	const standIn = "ID-NUMBER-18-CHARS"
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	js, _ := json.Marshal(map[string]string{"idNumber": standIn, "name": "张三", "phone": "13800138000", "channel": "h5"})
+	pw, _ := mw.CreatePart(textproto.MIMEHeader{"Content-Disposition": {`form-data; name="application"`}, "Content-Type": {"application/json"}})
+	_, _ = pw.Write(js)
+	pw, _ = mw.CreatePart(textproto.MIMEHeader{"Content-Disposition": {`form-data; name="photo"; filename="photo.jpg"`}, "Content-Type": {"image/jpeg"}})
+	_, _ = pw.Write(photo)
+	_ = mw.Close()
+	return buf.Bytes(), mw.FormDataContentType(), bytes.Index(buf.Bytes(), []byte(standIn))
 }
 
 func expect(resp *http.Response, err error) func(int) error {
