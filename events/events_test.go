@@ -364,3 +364,46 @@ func TestEnumValues(t *testing.T) {
 		}
 	}
 }
+
+// New checks a typed value's rules on the value itself (no decode); its answer must be the
+// one decoding gives, for valid samples and for each field emptied or set to a stray
+// value.
+func TestNewAnswersAsDecoding(t *testing.T) {
+	for _, s := range All() {
+		src, subj, data := sampleData(s.Type)
+		variants := []any{data}
+		v := reflect.ValueOf(data)
+		for i := range v.NumField() {
+			zeroed := reflect.New(v.Type()).Elem()
+			zeroed.Set(v)
+			zeroed.Field(i).SetZero()
+			variants = append(variants, zeroed.Interface())
+			if f := zeroed.Field(i); f.Kind() == reflect.String {
+				f.SetString("stray")
+				variants = append(variants, zeroed.Interface())
+			}
+			if f := zeroed.Field(i); f.CanInt() {
+				f.SetInt(-1)
+				variants = append(variants, zeroed.Interface())
+			}
+		}
+		rejected := 0
+		for _, d := range variants {
+			raw, err := json.Marshal(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, typedErr := New(s.Type, src, subj, d)
+			_, rawErr := New(s.Type, src, subj, raw)
+			if typedErr != nil {
+				rejected++
+			}
+			if (typedErr == nil) != (rawErr == nil) || typedErr != nil && typedErr.Error() != rawErr.Error() {
+				t.Errorf("%s %+v: typed value gives %v, its JSON gives %v", s.Type, d, typedErr, rawErr)
+			}
+		}
+		if rejected == 0 {
+			t.Errorf("%s: no variant was rejected; the test checks nothing", s.Type)
+		}
+	}
+}

@@ -83,7 +83,7 @@ func New(t Type, source, subject string, data any) (event.Event, error) {
 	if err := ev.SetData(event.ApplicationJSON, data); err != nil {
 		return event.Event{}, fmt.Errorf("events: encode %s data: %w", t, err)
 	}
-	if err := Validate(ev); err != nil {
+	if err := validate(ev, data); err != nil {
 		return event.Event{}, err
 	}
 	return ev, nil
@@ -103,7 +103,13 @@ func New(t Type, source, subject string, data any) (event.Event, error) {
 //     unknown members (also not in other letter case), no trailing data;
 //   - `event:"required"` and `event:"min=N"` rules, enum and Date values;
 //   - the struct's own Validate() error method, if any.
-func Validate(ev event.Event) error {
+func Validate(ev event.Event) error { return validate(ev, nil) }
+
+// validate is Validate. produced, when not nil, is the value ev's data was just encoded
+// from (New): if it is the type's data struct, the rules are checked on it and the data
+// is not decoded again (a producer's hot path); whatever fails there is decoded after
+// all, so the answer is Validate's.
+func validate(ev event.Event, produced any) error {
 	verr := &ValidationError{}
 	if err := ev.Validate(); err != nil {
 		var sdkErr event.ValidationError
@@ -145,7 +151,7 @@ func Validate(ev event.Event) error {
 		return verr.orNil()
 	}
 	ptr := spec.NewData()
-	if !decodeData(ev.Data(), ptr, verr) || !sourceOK {
+	if !checkProduced(produced, ptr) && !decodeData(ev.Data(), ptr, verr) || !sourceOK {
 		return verr.orNil()
 	}
 	v := reflect.ValueOf(ptr).Elem()
@@ -247,6 +253,34 @@ func decodeData(raw []byte, ptr any, verr *ValidationError) bool {
 		return false
 	}
 
+	return checkRules(ptr, fields, func(f fieldInfo) (string, bool) {
+		m, ok := members[f.name]
+		return string(m), ok
+	}, verr)
+}
+
+// checkProduced reports whether produced is a value of the data struct ptr points to
+// that passes the rules as it stands; then *ptr holds it. Where decoding could tell
+// more (a required member sent as 0 or false), it answers false, and the caller decodes.
+func checkProduced(produced, ptr any) bool {
+	v := reflect.ValueOf(ptr).Elem()
+	if produced == nil || reflect.TypeOf(produced) != v.Type() {
+		return false
+	}
+	v.Set(reflect.ValueOf(produced))
+	return checkRules(ptr, fieldsOf(v.Type()), func(f fieldInfo) (string, bool) {
+		// A zero value may have been left out (omitempty) or sent as null: not present.
+		if v.Field(f.index).IsZero() {
+			return "", false
+		}
+		return "", true
+	}, &ValidationError{})
+}
+
+// checkRules applies the tag rules and the struct's Validate method to the data struct
+// ptr points to; member says whether a field's member was sent, and as what JSON.
+func checkRules(ptr any, fields []fieldInfo, member func(fieldInfo) (raw string, present bool), verr *ValidationError) bool {
+	v := reflect.ValueOf(ptr).Elem()
 	ok := true
 	fail := func(f fieldInfo, reason string) {
 		verr.add("data."+f.name, reason)
@@ -255,9 +289,9 @@ func decodeData(raw []byte, ptr any, verr *ValidationError) bool {
 	for _, f := range fields {
 		fv := v.Field(f.index)
 		if f.required {
-			m, present := members[f.name]
+			m, present := member(f)
 			switch {
-			case !present || string(m) == "null":
+			case !present || m == "null":
 				fail(f, "required")
 				continue
 			case fv.Kind() == reflect.String && fv.Len() == 0:

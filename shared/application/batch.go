@@ -128,7 +128,7 @@ func (s *Service) ApplyBatch(ctx context.Context, xlsx []byte, actor Actor) (Bat
 	}
 	if s.Reports != nil {
 		res.ResultKey = "batches/" + res.BatchID + "/result.xlsx"
-		if err := s.Reports.Put(ctx, res.ResultKey, res.Result, XLSXType); err != nil {
+		if err := s.Reports.Put(ctx, res.ResultKey, res.Result, XLSXType, ""); err != nil {
 			return BatchResult{}, err
 		}
 	}

@@ -4,6 +4,8 @@ package application
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -418,4 +420,40 @@ func mustEvent(t *testing.T, f *fixture, appID string) event.Event {
 		t.Fatal(err)
 	}
 	return ev
+}
+
+// A photo's SHA-256, computed once by the photo check, is the one its PUT is signed with:
+// the object arrives whole with the right hash, and MinIO refuses the PUT when the hash
+// handed over does not match the body (so it is the one used, not computed again).
+func TestS3Store_PutSignsWithTheHashItIsGiven(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	store := f.svc.Photos.(S3Store)
+	body := []byte(strings.Repeat("photo bytes ", 3000))
+	sum := sha256.Sum256(body)
+	key := fmt.Sprintf("test/hash-%d.jpg", rand.Int64())
+	if err := store.Put(ctx, key, body, "image/jpeg", hex.EncodeToString(sum[:])); err != nil {
+		t.Fatalf("put with the body's hash: %v", err)
+	}
+	out, err := f.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(PhotoBucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(out.Body)
+	out.Body.Close()
+	if string(got) != string(body) {
+		t.Fatalf("stored %d bytes, want the %d put", len(got), len(body))
+	}
+	other := sha256.Sum256([]byte("something else"))
+	wrongKey := key + ".wrong"
+	if err := store.Put(ctx, wrongKey, body, "image/jpeg", hex.EncodeToString(other[:])); err == nil {
+		t.Fatal("put with another body's hash: want MinIO to refuse it, got nil")
+	}
+	if _, err := f.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(PhotoBucket), Key: aws.String(wrongKey)}); err == nil {
+		t.Fatal("the refused put left an object")
+	}
+	// Without a hash, the client computes it (workbooks).
+	if err := store.Put(ctx, key+".nohash", body, "image/jpeg", ""); err != nil {
+		t.Fatalf("put without a hash: %v", err)
+	}
 }

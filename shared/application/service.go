@@ -39,7 +39,9 @@ const PhotoBucket = "photos"
 
 // ObjectStore keeps photo objects (MinIO in production through its S3 API).
 type ObjectStore interface {
-	Put(ctx context.Context, key string, body []byte, contentType string) error
+	// Put stores body under key; sha256Hex, when the caller has it already, spares the
+	// store hashing body again (S3 signs the payload's SHA-256).
+	Put(ctx context.Context, key string, body []byte, contentType, sha256Hex string) error
 	Delete(ctx context.Context, key string) error
 }
 
@@ -402,7 +404,7 @@ func (s *Service) queueSubmitted(b *pgx.Batch, a *row, ph *Photo, key string, ac
 		return nil
 	}
 	submitted.Version = 1
-	pev, err := queuePhotoRow(b, a.ID, ph, key, a.KioskID, actor, now)
+	pev, err := queuePhotoRow(b, a.ID, ph, key, a.KioskID, actor, now, true)
 	if err != nil {
 		return err
 	}
@@ -411,15 +413,25 @@ func (s *Service) queueSubmitted(b *pgx.Batch, a *row, ph *Photo, key string, ac
 
 // queuePhotoRow adds to b the row of a photo stored under key for application appID,
 // and returns the PhotoSubmitted event that announces it (which starts the photo-audit
-// clock and face enrollment). A re-upload of the same content names the same object.
-func queuePhotoRow(b *pgx.Batch, appID string, ph *Photo, key string, kiosk *string, actor Actor, at time.Time) (event.Event, error) {
-	b.Queue(`INSERT INTO application_photos (application_id, object_key, sha256, bytes, width, height,
-		kiosk_id, uploaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-		ON CONFLICT (application_id, object_key) DO UPDATE SET uploaded_at = excluded.uploaded_at, kiosk_id = excluded.kiosk_id`,
-		appID, key, ph.SHA256, len(ph.JPEG), ph.Width, ph.Height, kiosk, at)
+// clock and face enrollment). A re-upload of the same content names the same object;
+// first says the application is new in b, so there is no earlier upload to meet (and the
+// insert needs no conflict arbiter, which costs Postgres a speculative insertion).
+func queuePhotoRow(b *pgx.Batch, appID string, ph *Photo, key string, kiosk *string, actor Actor, at time.Time, first bool) (event.Event, error) {
+	insert := photoUpsertSQL
+	if first {
+		insert = photoInsertSQL
+	}
+	b.Queue(insert, appID, key, ph.SHA256, len(ph.JPEG), ph.Width, ph.Height, kiosk, at)
 	return events.New(events.PhotoSubmitted, Source, appID, events.PhotoSubmittedData{ApplicationID: appID,
 		PhotoObject: PhotoBucket + "/" + key, Channel: events.Channel(actor.Channel), KioskID: str(kiosk), SubmittedAt: at.UTC()})
 }
+
+const (
+	photoInsertSQL = `INSERT INTO application_photos (application_id, object_key, sha256, bytes, width, height,
+		kiosk_id, uploaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+	photoUpsertSQL = photoInsertSQL + ` ON CONFLICT (application_id, object_key)
+		DO UPDATE SET uploaded_at = excluded.uploaded_at, kiosk_id = excluded.kiosk_id`
+)
 
 // submitReplacement records a validated replacement of the person's card (replace.go):
 // the same per-person lock and one-open-application rule as a first application, then

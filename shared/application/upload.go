@@ -88,7 +88,7 @@ func (s *Service) UploadPhoto(ctx context.Context, id string, u PhotoUpload) (Vi
 	kiosk := nullable(u.KioskID)
 	attach := func(tx db.Sender, a *row) error {
 		b := &pgx.Batch{}
-		ev, err := queuePhotoRow(b, a.ID, &ph, key, kiosk, actor, at)
+		ev, err := queuePhotoRow(b, a.ID, &ph, key, kiosk, actor, at, false)
 		if err != nil {
 			return err
 		}
@@ -128,7 +128,7 @@ func checkUpload(u PhotoUpload) (Photo, error) {
 
 // putPhoto writes the photo object; the store failing is a 503.
 func (s *Service) putPhoto(ctx context.Context, key string, ph *Photo) error {
-	if err := s.Photos.Put(ctx, key, ph.JPEG, "image/jpeg"); err != nil {
+	if err := s.Photos.Put(ctx, key, ph.JPEG, "image/jpeg", ph.SHA256); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/sscard/platform/shared/card"
 	"github.com/sscard/platform/shared/person"
@@ -22,10 +24,29 @@ type S3Store struct {
 }
 
 // Put implements ObjectStore.
-func (s S3Store) Put(ctx context.Context, key string, body []byte, contentType string) error {
+func (s S3Store) Put(ctx context.Context, key string, body []byte, contentType, sha256Hex string) error {
+	var opts []func(*s3.Options)
+	if sha256Hex != "" {
+		opts = append(opts, withPayloadHash(sha256Hex))
+	}
 	_, err := s.Client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(key),
-		Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))), ContentType: aws.String(contentType)})
+		Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))), ContentType: aws.String(contentType)}, opts...)
 	return err
+}
+
+// withPayloadHash hands the signer the payload's SHA-256 (hex), which it would otherwise
+// compute by reading the body once more. The value lives on the operation's own stack
+// (the client clears stack values as an operation starts), so it goes in as middleware
+// ahead of the signer's hashing step, which skips its work when the value is set.
+func withPayloadHash(sha256Hex string) func(*s3.Options) {
+	return func(o *s3.Options) {
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+			return st.Finalize.Add(middleware.FinalizeMiddlewareFunc("sscard.PayloadHash",
+				func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+					return next.HandleFinalize(v4.SetPayloadHash(ctx, sha256Hex), in)
+				}), middleware.Before)
+		})
+	}
 }
 
 // Delete implements ObjectStore.

@@ -41,8 +41,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/sscard/platform/shared/application"
 	"github.com/sscard/platform/shared/envconf"
 	"github.com/sscard/platform/shared/identity"
 	"github.com/sscard/platform/shared/secrets"
@@ -99,6 +101,23 @@ func run(workers int, d time.Duration) error {
 		_, _ = s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)})
 	}
 	photo := makePhoto()
+	// What the run stores it removes again (benchkit.DeleteObjects says why): the floor's
+	// objects under a prefix of the run's own, card-apply's photos as its database names them.
+	floorPrefix := fmt.Sprintf("floor/%d/", mrand.Int64())
+	defer func() {
+		start := time.Now()
+		if err := benchkit.DeletePrefix(ctx, s3c, "bench", floorPrefix); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: cleaning up the floor's objects:", err)
+		}
+		keys, err := photoKeys(ctx, pool)
+		if err == nil {
+			err = benchkit.DeleteObjects(ctx, s3c, application.PhotoBucket, keys)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: cleaning up the photos:", err)
+		}
+		fmt.Printf("(removed the run's objects in %s)\n", time.Since(start).Round(time.Second))
+	}()
 	dir, err := os.MkdirTemp("", "bench-lifecycle-")
 	if err != nil {
 		return err
@@ -126,7 +145,7 @@ func run(workers int, d time.Duration) error {
 	floorAddr := benchkit.FreeAddr()
 	go func() {
 		_ = http.ListenAndServe(floorAddr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			key := fmt.Sprintf("floor/%d.jpg", mrand.Int64())
+			key := fmt.Sprintf("%s%d.jpg", floorPrefix, mrand.Int64())
 			if _, err := s3c.PutObject(r.Context(), &s3.PutObjectInput{Bucket: aws.String("bench"), Key: aws.String(key),
 				Body: bytes.NewReader(photo), ContentType: aws.String("image/jpeg")}); err != nil {
 				http.Error(w, err.Error(), 503)
@@ -385,6 +404,15 @@ func loadInto(rec *recorder, n int, d time.Duration, op func(worker int) error) 
 		})
 	}
 	wg.Wait()
+}
+
+// photoKeys lists the photo objects the run's applications stored.
+func photoKeys(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
+	rows, err := pool.Query(ctx, `SELECT object_key FROM application_photos`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
 // dialAll opens n benchkit connections to addr.
