@@ -254,7 +254,6 @@ func (s *Service) checkCaller(ctx context.Context, v Validated, actor Actor) err
 
 // Guards of a first application's batch (db.Guard).
 const (
-	guardPersonRegistered  = "person-registered"
 	guardNoOpenApplication = "no-open-application"
 	guardNoCardInUse       = "no-card-in-use"
 )
@@ -295,12 +294,11 @@ func (s *Service) submitFirst(ctx context.Context, v Validated, ph *Photo, actor
 func (s *Service) recordFirst(ctx context.Context, v Validated, ph *Photo, key, appID, sealed string, actor Actor, now time.Time) (row, error) {
 	// A first application is mostly a person's first contact with the register, so the
 	// batch registers them as it goes; only if the ID number is known already (the
-	// registration is skipped and its guard fails) is the person looked up and the batch
-	// sent again.
+	// registration fails the batch) is the person looked up and the batch sent again.
 	known := ""
 	for attempt := 0; ; attempt++ {
 		b := &pgx.Batch{}
-		personID, guards := known, []db.Cond{}
+		personID := known
 		if personID == "" {
 			np, err := s.People.Prepare(ctx, v.ID.Canonical(), v.Details.DisplayName(), v.Details.Phone)
 			if err != nil {
@@ -308,13 +306,12 @@ func (s *Service) recordFirst(ctx context.Context, v Validated, ph *Photo, key, 
 			}
 			personID = np.ID
 			np.Queue(b)
-			guards = append(guards, db.Cond{Name: guardPersonRegistered, SQL: person.RegisteredSQL})
 		}
 		// After the lock, so they see what the person's other applications committed.
 		b.Queue(personLockSQL, personID)
-		b.Queue(db.GuardAll(append(guards,
+		b.Queue(db.GuardAll(
 			db.Cond{Name: guardNoOpenApplication, SQL: `NOT EXISTS (` + openApplicationSQL + `)`},
-			db.Cond{Name: guardNoCardInUse, SQL: `NOT EXISTS (SELECT 1 FROM cards WHERE person_id = $1 AND status <> 'cancelled')`})...),
+			db.Cond{Name: guardNoCardInUse, SQL: `NOT EXISTS (SELECT 1 FROM cards WHERE person_id = $1 AND status <> 'cancelled')`}),
 			personID)
 		act := actor
 		if act.ID == "" {
@@ -327,16 +324,14 @@ func (s *Service) recordFirst(ctx context.Context, v Validated, ph *Photo, key, 
 			return row{}, err
 		}
 		err := db.SendGuarded(ctx, s.Pool, b)
-		switch db.FailedGuard(err) {
-		case "":
-		case guardPersonRegistered:
-			if attempt < 2 {
-				// Registered already, or just now by a concurrent application.
-				if known, err = s.People.FindByIDNumber(ctx, v.ID.Canonical()); err != nil {
-					return row{}, err
-				}
-				continue
+		if known == "" && person.AlreadyRegistered(err) && attempt < 2 {
+			// Registered already, or just now by a concurrent application.
+			if known, err = s.People.FindByIDNumber(ctx, v.ID.Canonical()); err != nil {
+				return row{}, err
 			}
+			continue
+		}
+		switch db.FailedGuard(err) {
 		case guardNoOpenApplication:
 			return row{}, s.openApplicationOf(ctx, personID)
 		case guardNoCardInUse:

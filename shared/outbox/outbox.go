@@ -21,7 +21,7 @@ import (
 // ingest idempotent when a relay redelivers.
 func Enqueue(ctx context.Context, tx pgx.Tx, producer, destination string, ev event.Event) error {
 	b := &pgx.Batch{}
-	if err := Queue(b, producer, destination, ev); err != nil {
+	if err := queue(b, insertOnceSQL, producer, destination, ev); err != nil {
 		return err
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
@@ -30,17 +30,27 @@ func Enqueue(ctx context.Context, tx pgx.Tx, producer, destination string, ev ev
 	return nil
 }
 
-// Queue is Enqueue as statements added to b, for a caller that sends its transaction's
-// writes in one round trip; b must be sent inside that transaction.
+// Queue adds to b the row of an event the caller has just made (events.New: a fresh id),
+// for a caller that sends its transaction's writes in one round trip; b must be sent
+// inside that transaction. A fresh id cannot meet an earlier row, so the insert has no
+// conflict arbiter (which would cost Postgres a speculative insertion per event); the same
+// event queued twice fails the batch on the unique key.
 func Queue(b *pgx.Batch, producer, destination string, ev event.Event) error {
+	return queue(b, insertSQL, producer, destination, ev)
+}
+
+const (
+	insertSQL = `INSERT INTO outbox (producer, destination, event_source, event_id, event_type, event)
+		VALUES ($1, $2, $3, $4, $5, $6)`
+	insertOnceSQL = insertSQL + ` ON CONFLICT (producer, destination, event_source, event_id) DO NOTHING`
+)
+
+func queue(b *pgx.Batch, insert, producer, destination string, ev event.Event) error {
 	body, err := json.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("outbox: encode event: %w", err)
 	}
-	b.Queue(`INSERT INTO outbox (producer, destination, event_source, event_id, event_type, event)
-		VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (producer, destination, event_source, event_id) DO NOTHING`,
-		producer, destination, ev.Source(), ev.ID(), ev.Type(), body)
+	b.Queue(insert, producer, destination, ev.Source(), ev.ID(), ev.Type(), body)
 	nudge(producer)
 	return nil
 }

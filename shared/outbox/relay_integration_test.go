@@ -210,3 +210,38 @@ func TestRelay_RunWakesOnCommit(t *testing.T) {
 		t.Fatal("a row no nudge announced was not found by the poll")
 	}
 }
+
+// Enqueue (the broker's ingest) takes a redelivered event once; Queue (a producer's new
+// event, plain INSERT) refuses the same event twice rather than hide it.
+func TestOutbox_EnqueueIsIdempotentQueueIsNot(t *testing.T) {
+	env := testenv.Load(t)
+	pool := env.Pool(t, env.NewDatabase(t))
+	ctx := context.Background()
+	ev := newEvent(t, "twice")
+	enqueue(t, pool, "p", ev, ev)
+	enqueue(t, pool, "p", ev)
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE event_id = $1`, ev.ID()).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("Enqueue three times: want 1 row, got %d", n)
+	}
+
+	fresh := newEvent(t, "fresh")
+	b := &pgx.Batch{}
+	for range 2 {
+		if err := outbox.Queue(b, "p", "", fresh); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pool.SendBatch(ctx, b).Close(); err == nil {
+		t.Fatal("Queue of one event twice: want a unique violation, got nil")
+	}
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE event_id = $1`, fresh.ID()).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("the refused batch left %d rows", n)
+	}
+}

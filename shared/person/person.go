@@ -11,6 +11,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sscard/platform/shared/pii"
@@ -93,15 +94,20 @@ func (s *Store) Prepare(ctx context.Context, idNumber, name, phone string) (NewP
 }
 
 // Queue adds p's registration to b, for a caller that writes it with what it records
-// about the person in one round trip. If the same ID number was registered meanwhile,
-// that registration stands and p's is skipped: the caller guards on p.ID existing
-// (RegisteredSQL) and, when it does not, looks the person up again.
+// about the person in one round trip. If the ID number is registered already (or is
+// meanwhile), that registration stands and the batch fails on it (AlreadyRegistered): the
+// caller looks the person up and sends its batch again. (A plain insert: most applicants
+// are new, and a conflict arbiter would cost every insert a speculative insertion.)
 func (p NewPerson) Queue(b *pgx.Batch) {
-	b.Queue(insertSQL+` ON CONFLICT (id_number_index) DO NOTHING`, p.args()...)
+	b.Queue(insertSQL, p.args()...)
 }
 
-// RegisteredSQL is true when the person $1 is registered.
-const RegisteredSQL = `EXISTS (SELECT 1 FROM persons WHERE person_id = $1)`
+// AlreadyRegistered reports whether err is a registration refused because the ID number
+// is registered already (Register, or a batch holding Queue).
+func AlreadyRegistered(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "persons_id_number_index_key"
+}
 
 const insertSQL = `INSERT INTO persons (person_id, id_number_index, id_number_enc, name_enc, phone_index, phone_enc)
 	VALUES ($1, $2, $3, $4, $5, $6)`
