@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 
 	"github.com/sscard/platform/shared/db"
 	"github.com/sscard/platform/shared/gm"
+	"github.com/sscard/platform/shared/wake"
 )
 
 // Sealing is group commit for the chain. Writers insert unsealed entries in their own
@@ -120,22 +120,13 @@ func (l *Log) entry(ctx context.Context, pool db.Pool, seq int64) (Entry, error)
 
 // wakeup tells this process's sealer that entries were appended.
 type wakeup struct {
-	once sync.Once
-	c    chan struct{}
+	wake.Signal
 	last atomic.Int64 // unix nanos of the newest append
-}
-
-func (w *wakeup) ch() chan struct{} {
-	w.once.Do(func() { w.c = make(chan struct{}, 1) })
-	return w.c
 }
 
 func (w *wakeup) appended() {
 	w.last.Store(time.Now().UnixNano())
-	select {
-	case w.ch() <- struct{}{}:
-	default:
-	}
+	w.Notify()
 }
 
 // Sealer timing: an append arms the sealer to run within SealPoll, so the entries of all
@@ -153,7 +144,7 @@ const (
 // last requests do not wait for another instance. Errors (a database outage) are logged
 // and retried every second; entries stay safely unsealed meanwhile.
 func (l *Log) RunSealer(ctx context.Context, pool db.Pool, log *slog.Logger) {
-	wake := l.wake.ch()
+	wake := l.wake.C()
 	timer := time.NewTimer(SealPoll)
 	defer timer.Stop()
 	due := time.Now().Add(SealPoll)

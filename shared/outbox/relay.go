@@ -11,6 +11,8 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sscard/platform/shared/wake"
 )
 
 // Message is one claimed delivery.
@@ -91,7 +93,7 @@ func (r *Relay) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-n.c:
+		case <-n.C():
 			retry = true
 			select {
 			case <-ctx.Done():
@@ -111,23 +113,18 @@ const (
 	settleAgain = 100 * time.Millisecond
 )
 
-// nudger tells the relay of one producer in this process that rows were enqueued.
-type nudger struct{ c chan struct{} }
+// nudgers tell the relay of each producer in this process that rows were enqueued.
+var nudgers sync.Map // producer → *wake.Signal
 
-var nudgers sync.Map // producer → *nudger
-
-func nudgerOf(producer string) *nudger {
-	n, _ := nudgers.LoadOrStore(producer, &nudger{c: make(chan struct{}, 1)})
-	return n.(*nudger)
+func nudgerOf(producer string) *wake.Signal {
+	n, _ := nudgers.LoadOrStore(producer, &wake.Signal{})
+	return n.(*wake.Signal)
 }
 
 // nudge wakes producer's relay in this process, if one runs; never blocks.
 func nudge(producer string) {
 	if n, ok := nudgers.Load(producer); ok {
-		select {
-		case n.(*nudger).c <- struct{}{}:
-		default:
-		}
+		n.(*wake.Signal).Notify()
 	}
 }
 
