@@ -184,7 +184,7 @@ func TestCardApply_JourneyFromApplicationToActivatedCard(t *testing.T) {
 	}
 	b, _ := io.ReadAll(obj.Body)
 	obj.Body.Close()
-	if strings.Contains(string(b), "Exif") || !strings.HasPrefix(key, v.ApplicationID+"/") || strings.Contains(key, idn) {
+	if strings.Contains(string(b), "Exif") || !strings.Contains(key, "/"+v.ApplicationID+"-") || strings.Contains(key, idn) {
 		t.Errorf("stored photo: key %s, exif kept %v", key, strings.Contains(string(b), "Exif"))
 	}
 	// The card is issued into cards; one person, one card: no second application.
@@ -393,7 +393,7 @@ func TestCardApply_EventsCommitInTheSameTransaction(t *testing.T) {
 		t.Errorf("state changed: %+v", got)
 	}
 	ph, _ := CheckPhoto("", photo)
-	if _, err := f.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(PhotoBucket), Key: aws.String(PhotoKey(v.ApplicationID, ph.SHA256))}); err == nil {
+	if _, err := f.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(PhotoBucket), Key: aws.String(PhotoKey(v.ApplicationID, v.SubmittedAt, ph.SHA256))}); err == nil {
 		t.Errorf("the object of a failed transaction was left behind")
 	}
 	// The consumer lists the application with the simulated producer, once.

@@ -34,7 +34,7 @@ const Producer = "card-apply"
 // Source is the CloudEvents source of every event card-apply emits.
 const Source = "/functions/card-apply"
 
-// PhotoBucket holds application photos; keys are <applicationId>/<sha256>.jpg.
+// PhotoBucket holds application photos; keys are <yyyy>/<mm>/<dd>/<applicationId>-<sha256>.jpg (PhotoKey).
 const PhotoBucket = "photos"
 
 // ObjectStore keeps photo objects (MinIO in production through its S3 API).
@@ -276,7 +276,7 @@ func (s *Service) submitFirst(ctx context.Context, v Validated, ph *Photo, actor
 	}
 	var key string
 	if ph != nil {
-		key = PhotoKey(appID, ph.SHA256)
+		key = PhotoKey(appID, now, ph.SHA256)
 		if err := s.putPhoto(ctx, key, ph); err != nil {
 			return View{}, err
 		}

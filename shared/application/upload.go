@@ -14,9 +14,14 @@ import (
 	"github.com/sscard/platform/shared/problem"
 )
 
-// PhotoKey is the object key of a photo in PhotoBucket: no personal data, only the
-// application id and the content hash (so an identical re-upload is the same object).
-func PhotoKey(appID, sha string) string { return appID + "/" + sha + ".jpg" }
+// PhotoKey is the object key of a photo in PhotoBucket: no personal data, only the day
+// the application was made (China time), its id and the content hash, so an identical
+// re-upload is the same object. The day leads: photos spread over a directory per day (a
+// directory per application cost MinIO a directory more per PUT), and retention rules
+// can go by prefix.
+func PhotoKey(appID string, created time.Time, sha string) string {
+	return created.In(events.ChinaTime).Format("2006/01/02") + "/" + appID + "-" + sha + ".jpg"
+}
 
 // PhotoUpload is one photo upload.
 type PhotoUpload struct {
@@ -35,8 +40,8 @@ type PhotoUpload struct {
 // written, then the database transaction commits. The object store being down is a 503
 // before anything in the database changed. If the transaction fails after the upload, the
 // object is deleted at once (best effort, unless another committed row already names the
-// same content-addressed key); what that delete misses is an orphan under
-// <applicationId>/ with no application_photos row, which SweepOrphanPhotos removes.
+// same content-addressed key); what that delete misses is an orphan object with no
+// application_photos row, which SweepOrphanPhotos removes.
 func (s *Service) UploadPhoto(ctx context.Context, id string, u PhotoUpload) (View, error) {
 	a, err := s.peek(ctx, id)
 	if err != nil {
@@ -70,7 +75,7 @@ func (s *Service) UploadPhoto(ctx context.Context, id string, u PhotoUpload) (Vi
 	if err != nil {
 		return View{}, err
 	}
-	key := PhotoKey(a.ID, ph.SHA256)
+	key := PhotoKey(a.ID, a.CreatedAt, ph.SHA256)
 	if err := s.putPhoto(ctx, key, &ph); err != nil {
 		return View{}, err
 	}

@@ -150,7 +150,7 @@ func TestApplyWithPhoto_ConcurrentApplicationsYieldExactlyOne(t *testing.T) {
 	for _, o := range out.Contents {
 		keys = append(keys, *o.Key)
 	}
-	if len(keys) != 1 || !strings.HasPrefix(keys[0], won+"/") {
+	if len(keys) != 1 || !strings.Contains(keys[0], "/"+won+"-") {
 		t.Errorf("objects left: %v (winner %s)", keys, won)
 	}
 }
