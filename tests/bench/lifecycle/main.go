@@ -379,8 +379,10 @@ func loadPaced(n int, d time.Duration, rate float64, op func(worker int) error) 
 	return r
 }
 
-// benchRounds is how many turns the floor and card-apply take.
-const benchRounds = 3
+// benchRounds is how many turns the floor and card-apply take: short turns, so that
+// drift on the shared machine (MinIO's background work, other tenants) falls on all three
+// alike (with three turns of 10 s, the ratio of one code swung by 0.1 from run to run).
+const benchRounds = 6
 
 // load runs op from n workers (op gets the worker's index) for d and returns throughput
 // and latency percentiles.
