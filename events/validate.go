@@ -268,13 +268,13 @@ func checkProduced(produced, ptr any) bool {
 		return false
 	}
 	v.Set(reflect.ValueOf(produced))
-	return checkRules(ptr, fieldsOf(v.Type()), func(f fieldInfo) (string, bool) {
-		// A zero value may have been left out (omitempty) or sent as null: not present.
-		if v.Field(f.index).IsZero() {
-			return "", false
-		}
-		return "", true
-	}, &ValidationError{})
+	// A zero value may have been left out (omitempty) or sent as null: taken as absent.
+	if checkRules(ptr, fieldsOf(v.Type()), func(f fieldInfo) (string, bool) { return "", !v.Field(f.index).IsZero() },
+		&ValidationError{}) {
+		return true
+	}
+	v.SetZero() // the caller decodes into it
+	return false
 }
 
 // checkRules applies the tag rules and the struct's Validate method to the data struct

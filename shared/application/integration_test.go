@@ -432,6 +432,11 @@ func TestS3Store_PutSignsWithTheHashItIsGiven(t *testing.T) {
 	body := []byte(strings.Repeat("photo bytes ", 3000))
 	sum := sha256.Sum256(body)
 	key := fmt.Sprintf("test/hash-%d.jpg", rand.Int64())
+	t.Cleanup(func() {
+		for _, k := range []string{key, key + ".nohash"} {
+			_ = store.Delete(context.Background(), k)
+		}
+	})
 	if err := store.Put(ctx, key, body, "image/jpeg", hex.EncodeToString(sum[:])); err != nil {
 		t.Fatalf("put with the body's hash: %v", err)
 	}

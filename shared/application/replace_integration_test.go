@@ -13,6 +13,7 @@ import (
 
 	"github.com/sscard/platform/events"
 	"github.com/sscard/platform/shared/card"
+	"github.com/sscard/platform/shared/db"
 	"github.com/sscard/platform/shared/problem"
 )
 
@@ -321,7 +322,7 @@ func TestReplace_ConcurrentReplacementsYieldExactlyOne(t *testing.T) {
 		status_since, kind, replaces_card_id, replaces_card_no, replace_reason)
 		SELECT 'app_' || md5(random()::text)::varchar(24), person_id, channel, id_kind, details_enc, 'activated', now(), kind,
 			replaces_card_id, replaces_card_no, replace_reason FROM applications WHERE replaces_card_no = $1`, first.CardNo)
-	if !isUniqueViolation(err, "applications_replaces_once") {
+	if !db.UniqueViolation(err, "applications_replaces_once") {
 		t.Errorf("second replacement of a card: want applications_replaces_once, got %v", err)
 	}
 }

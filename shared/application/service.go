@@ -13,7 +13,6 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sscard/platform/events"
@@ -203,11 +202,6 @@ func nullable(s string) *string {
 	return &s
 }
 
-func isUniqueViolation(err error, constraint string) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23505" && (constraint == "" || pe.ConstraintName == constraint)
-}
-
 // Apply validates req and records the application in state submitted, with its history
 // row, audit entry and ApplicationSubmitted event in one transaction.
 //
@@ -337,7 +331,7 @@ func (s *Service) recordFirst(ctx context.Context, v Validated, ph *Photo, key, 
 		case guardNoCardInUse:
 			return row{}, cardInUse()
 		}
-		if isUniqueViolation(err, "applications_one_open") {
+		if db.UniqueViolation(err, "applications_one_open") {
 			return row{}, openApplicationConflict("")
 		}
 		return a, err
@@ -482,9 +476,9 @@ func (s *Service) submitReplacement(ctx context.Context, v Validated, r *replace
 		}
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			switch {
-			case isUniqueViolation(err, "applications_one_open"):
+			case db.UniqueViolation(err, "applications_one_open"):
 				return openApplicationConflict("")
-			case isUniqueViolation(err, "applications_replaces_once"):
+			case db.UniqueViolation(err, "applications_replaces_once"):
 				return alreadyReplaced()
 			}
 			return err

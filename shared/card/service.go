@@ -189,6 +189,11 @@ func readSQL(r ref) string {
 		WHERE cards.` + r.column + ` = $1`
 }
 
+// readCardSQL is readSQL without the open replacement (scanRead sees none).
+func readCardSQL(r ref) string {
+	return `SELECT ` + cardColumns + `, '', '' FROM cards WHERE ` + r.column + ` = $1`
+}
+
 func (s *Service) scanRead(row pgx.Row) (Card, error) {
 	var open openReplacement
 	c, err := s.scanCard(row, &open.id, &open.status)
@@ -259,11 +264,10 @@ func (s *Service) CreateTx(ctx context.Context, tx pgx.Tx, n NewCard) (Card, err
 	if _, err := sp.Exec(ctx, `INSERT INTO cards (card_id, card_no, person_id, status, status_since, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $5, $5)`, c.ID, c.No, person, c.Status, at); err != nil {
 		_ = sp.Rollback(ctx)
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) && pe.Code == "23505" {
+		if db.UniqueViolation(err, "") {
 			return Card{}, ErrCardExists
 		}
-		if errors.As(err, &pe) && pe.Code == "23503" {
+		if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "23503" {
 			return Card{}, invalid("personId", "no such person")
 		}
 		return Card{}, err
@@ -332,9 +336,9 @@ func (s *Service) Change(ctx context.Context, r Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	// Without the open replacement: only an unlock cares, and its guard finds one (then the
-	// locked path reads it to name it).
-	c, err := s.scanRead(s.Pool.QueryRow(ctx, `SELECT `+cardColumns+`, '', '' FROM cards WHERE `+cr.column+` = $1`, cr.value))
+	// Without the open replacement (readCardSQL): only an unlock cares, and its guard finds
+	// one (then the locked path reads it to name it).
+	c, err := s.scanRead(s.Pool.QueryRow(ctx, readCardSQL(cr), cr.value))
 	if err != nil {
 		return Result{}, err
 	}

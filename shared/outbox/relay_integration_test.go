@@ -193,8 +193,9 @@ func TestRelay_RunWakesOnCommit(t *testing.T) {
 	cancel()
 	ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
-	r.Poll = 200 * time.Millisecond
-	go r.Run(ctx)
+	polling := *r // a relay of its own: the first may still be returning
+	polling.Poll = 200 * time.Millisecond
+	go polling.Run(ctx)
 	other := newEvent(t, "other")
 	body, _ := json.Marshal(other)
 	if _, err := pool.Exec(ctx, `INSERT INTO outbox (producer, destination, event_source, event_id, event_type, event)

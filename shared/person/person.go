@@ -11,9 +11,9 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/sscard/platform/shared/db"
 	"github.com/sscard/platform/shared/pii"
 	"github.com/sscard/platform/shared/secrets"
 )
@@ -105,8 +105,7 @@ func (p NewPerson) Queue(b *pgx.Batch) {
 // AlreadyRegistered reports whether err is a registration refused because the ID number
 // is registered already (Register, or a batch holding Queue).
 func AlreadyRegistered(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "persons_id_number_index_key"
+	return db.UniqueViolation(err, "persons_id_number_index_key")
 }
 
 const insertSQL = `INSERT INTO persons (person_id, id_number_index, id_number_enc, name_enc, phone_index, phone_enc)

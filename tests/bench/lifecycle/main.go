@@ -214,10 +214,11 @@ func run(workers int, d time.Duration) error {
 		rec *recorder
 		op  func(int) error
 	}
-	for r := range benchRounds {
-		if !measures("card-apply") {
-			break
-		}
+	rounds := benchRounds
+	if !measures("card-apply") {
+		rounds = 0
+	}
+	for r := range rounds {
 		order := []phase{{&floorRec, floorOp}, {&togetherRec, togetherOp}, {&appliedRec, appliedOp}}
 		if r%2 == 1 {
 			slices.Reverse(order)

@@ -154,11 +154,10 @@ func run(env *envconf.Env, rdb *redis.Client, conns int, d time.Duration, n int)
 	for r := range rounds {
 		pair := func(think time.Duration) (floor, fn result, err error) {
 			run := func(url string) (result, error) {
-				if url != "http://"+fnAddr {
-					return wrk(url, script, think, conns, slice)
+				if url == "http://"+fnAddr {
+					time.Sleep(time.Until(fnEnded.Add(login.DefaultConfig.Interval + 500*time.Millisecond)))
+					defer func() { fnEnded = time.Now() }()
 				}
-				time.Sleep(time.Until(fnEnded.Add(login.DefaultConfig.Interval + 500*time.Millisecond)))
-				defer func() { fnEnded = time.Now() }()
 				return wrk(url, script, think, conns, slice)
 			}
 			if r%2 == 0 {
