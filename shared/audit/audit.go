@@ -158,6 +158,8 @@ type Log struct {
 	Now             func() time.Time
 
 	wake wakeup // appends in this process wake its sealer (seal.go)
+	// The sealer's floor timing (SealGrace, SealSweep when zero); tests shorten it.
+	sealGrace, sealSweep time.Duration
 }
 
 // Append writes e in a transaction of its own and seals it, returning it with seq, time,

@@ -248,3 +248,52 @@ func TestIntegration_GroupCommitSealing(t *testing.T) {
 		t.Fatalf("%+v %v", r, r.Broken)
 	}
 }
+
+// The sealer looks only above its floor (sealFloor). An entry whose transaction stays open
+// while the floor passes its seq is still sealed once it commits (by the full look), and
+// the chain stays whole; entries committed meanwhile are sealed at once.
+func TestIntegration_SlowTransactionBelowTheFloorIsSealed(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	env := testenv.Load(t)
+	pool := env.Pool(t, env.NewDatabase(t))
+	key, _ := gm.GenerateKey()
+	log := &Log{Signer: key, sealGrace: 30 * time.Millisecond, sealSweep: 1500 * time.Millisecond}
+	go log.RunSealer(ctx, pool, nil)
+
+	slow, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Rollback(ctx)
+	held, err := log.AppendTx(ctx, slow, entry(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Later entries commit, and the sealer seals them, while the slow one is open, for long
+	// enough that the floor rises above it.
+	var last Entry
+	for i := 1; i <= 20; i++ {
+		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			last, err = log.AppendTx(ctx, tx, entry(i))
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	testenv.Eventually(t, 2*time.Second, "the entries after the slow one sealed", func() bool {
+		e, err := log.entry(ctx, pool, last.Seq)
+		return err == nil && e.Pos > 0
+	})
+	if err := slow.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 5*time.Second, "the slow transaction's entry sealed", func() bool {
+		e, err := log.entry(ctx, pool, held.Seq)
+		return err == nil && e.Pos > 0
+	})
+	if r := verify(t, pool, key); r.Broken != nil || r.Entries != 21 || r.Pending != 0 {
+		t.Fatalf("%+v %v", r, r.Broken)
+	}
+}

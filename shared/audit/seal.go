@@ -26,17 +26,31 @@ const SealBatch = 500
 // Seal links every committed unsealed entry into the chain and returns how many it sealed.
 // Sealers anywhere take turns on the chain lock (db.Drain).
 func (l *Log) Seal(ctx context.Context, pool db.Pool) (int, error) {
-	return db.Drain(ctx, pool, lockKey, `SELECT EXISTS (SELECT 1 FROM audit_log WHERE pos IS NULL)`, SealBatch,
-		func(tx pgx.Tx) (int, error) { return l.sealBatch(ctx, tx) })
+	n, _, err := l.sealAbove(ctx, pool, 0)
+	return n, err
 }
 
-// sealBatch links up to SealBatch entries, in seq order, after the chain's tail. It runs
-// under the chain lock in read committed, so it sees what the previous sealer committed.
-func (l *Log) sealBatch(ctx context.Context, tx pgx.Tx) (int, error) {
+// sealAbove seals the committed unsealed entries whose seq is above floor (sealFloor says
+// why a sealer looks only there), and returns how many and the highest seq it sealed.
+func (l *Log) sealAbove(ctx context.Context, pool db.Pool, floor int64) (n int, newest int64, err error) {
+	n, err = db.Drain(ctx, pool, lockKey,
+		db.Pending{SQL: `SELECT EXISTS (SELECT 1 FROM audit_log WHERE pos IS NULL AND seq > $1)`, Args: []any{floor}},
+		SealBatch, func(tx pgx.Tx) (int, error) {
+			k, top, err := l.sealBatch(ctx, tx, floor)
+			newest = max(newest, top)
+			return k, err
+		})
+	return n, newest, err
+}
+
+// sealBatch links up to SealBatch entries with seq above floor, in seq order, after the
+// chain's tail, and returns how many and the highest seq. It runs under the chain lock in
+// read committed, so it sees what the previous sealer committed.
+func (l *Log) sealBatch(ctx context.Context, tx pgx.Tx, floor int64) (int, int64, error) {
 	rows, err := tx.Query(ctx, `SELECT seq, at, actor, channel, action, object_type, object_id, coalesce(request_id, ''), detail
-		FROM audit_log WHERE pos IS NULL ORDER BY seq LIMIT $1`, SealBatch)
+		FROM audit_log WHERE pos IS NULL AND seq > $2 ORDER BY seq LIMIT $1`, SealBatch, floor)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	pending, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Entry, error) {
 		var e Entry
@@ -44,15 +58,15 @@ func (l *Log) sealBatch(ctx context.Context, tx pgx.Tx) (int, error) {
 		return e, err
 	})
 	if err != nil || len(pending) == 0 {
-		return 0, err
+		return 0, 0, err
 	}
 	prev, pos := genesis, int64(0)
 	err = tx.QueryRow(ctx, `SELECT pos, hash FROM audit_log WHERE pos IS NOT NULL ORDER BY pos DESC LIMIT 1`).Scan(&pos, &prev)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return 0, err
+		return 0, 0, err
 	}
 	if len(prev) != gm.SM3Size {
-		return 0, errors.New("audit: the chain's tail has no valid hash; run audit-verify")
+		return 0, 0, errors.New("audit: the chain's tail has no valid hash; run audit-verify")
 	}
 	seqs := make([]int64, len(pending))
 	poss := make([]int64, len(pending))
@@ -70,12 +84,12 @@ func (l *Log) sealBatch(ctx context.Context, tx pgx.Tx) (int, error) {
 		FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[]) AS u(seq, pos, prev, hash)
 		WHERE a.seq = u.seq AND a.pos IS NULL`, seqs, poss, prevs, hashes)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if int(tag.RowsAffected()) != len(pending) {
-		return 0, errors.New("audit: entries changed while sealing")
+		return 0, 0, errors.New("audit: entries changed while sealing")
 	}
-	return len(pending), l.checkpointIfDue(ctx, tx, pending)
+	return len(pending), pending[len(pending)-1].Seq, l.checkpointIfDue(ctx, tx, pending)
 }
 
 // checkpointIfDue signs every entry of the batch that ends a run of CheckpointEvery
@@ -134,10 +148,15 @@ func (w *wakeup) appended() {
 // commit: sealing at once would mostly find nothing, and under load would never rest).
 // While appends are recent it looks again every SealPoll; when idle it still looks every
 // SealIdle for entries other instances left behind (a crash after commit).
+//
+// A look starts above the sealer's floor (sealFloor): an entry of a transaction that took
+// longer than SealGrace from insert to commit is sealed by the full look every SealSweep.
 const (
-	SealPoll = 20 * time.Millisecond
-	SealIdle = 5 * time.Second
-	recent   = 2 * time.Second
+	SealPoll  = 20 * time.Millisecond
+	SealIdle  = 5 * time.Second
+	SealGrace = time.Second
+	SealSweep = 10 * time.Second
+	recent    = 2 * time.Second
 )
 
 // RunSealer seals until ctx ends, then once more (bounded) so entries committed by the
@@ -158,6 +177,10 @@ func (l *Log) RunSealer(ctx context.Context, pool db.Pool, log *slog.Logger) {
 		timer.Reset(d)
 		due = time.Now().Add(d)
 	}
+	floor := sealFloor{grace: l.sealGrace, sweep: l.sealSweep}
+	if floor.grace == 0 {
+		floor.grace, floor.sweep = SealGrace, SealSweep
+	}
 	var failing bool
 	for {
 		select {
@@ -175,7 +198,8 @@ func (l *Log) RunSealer(ctx context.Context, pool db.Pool, log *slog.Logger) {
 			continue
 		case <-timer.C:
 		}
-		_, err := l.Seal(ctx, pool)
+		_, newest, err := l.sealAbove(ctx, pool, floor.next(time.Now()))
+		floor.sealed(time.Now(), newest)
 		switch {
 		case err != nil && ctx.Err() == nil && !failing && log != nil:
 			log.Warn("audit seal failed; retrying", "error", err.Error())

@@ -117,7 +117,7 @@ const sequenceBatch = 1000
 // before it asked. (Changes of one card are recorded in order under the card's row lock,
 // so they are numbered in order too.) It returns how many changes it numbered.
 func (s *Service) Sequence(ctx context.Context) (int, error) {
-	return db.Drain(ctx, s.Pool, blacklistLock, `SELECT EXISTS (SELECT 1 FROM blacklist_changes WHERE version IS NULL)`,
+	return db.Drain(ctx, s.Pool, blacklistLock, db.Pending{SQL: `SELECT EXISTS (SELECT 1 FROM blacklist_changes WHERE version IS NULL)`},
 		sequenceBatch, func(tx pgx.Tx) (int, error) { return s.sequenceBatch(ctx, tx) })
 }
 

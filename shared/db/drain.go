@@ -12,18 +12,24 @@ type Pool interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
+// Pending is a sequencer's check for work: a cheap EXISTS query and its arguments.
+type Pending struct {
+	SQL  string
+	Args []any
+}
+
 // Drain is the loop of a sequencer: committed rows wait for one worker at a time to put
 // them in order (the audit chain's sealer, the blacklist's version numbering). While
-// pendingSQL (a cheap EXISTS) says there is work, it runs step in a transaction of its own
-// under the transaction-scoped advisory lock lockKey, so sequencers anywhere take turns;
-// step handles up to batch rows and says how many. It stops when a step handled fewer, and
+// work says there is work, it runs step in a transaction of its own under the
+// transaction-scoped advisory lock lockKey, so sequencers anywhere take turns; step
+// handles up to batch rows and says how many. It stops when a step handled fewer, and
 // returns the total. The pending check runs outside any transaction and lock: it is all
 // most calls (a reader, an idle tick) cost.
-func Drain(ctx context.Context, pool Pool, lockKey int64, pendingSQL string, batch int, step func(pgx.Tx) (int, error)) (int, error) {
+func Drain(ctx context.Context, pool Pool, lockKey int64, work Pending, batch int, step func(pgx.Tx) (int, error)) (int, error) {
 	total := 0
 	for {
 		var pending bool
-		if err := pool.QueryRow(ctx, pendingSQL).Scan(&pending); err != nil || !pending {
+		if err := pool.QueryRow(ctx, work.SQL, work.Args...).Scan(&pending); err != nil || !pending {
 			return total, err
 		}
 		n := 0
