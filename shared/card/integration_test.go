@@ -556,6 +556,12 @@ func TestBlacklist_DeltasMatchTheModel(t *testing.T) {
 	if !sameSet(held, m.listed()) || snap.Count != len(held) {
 		t.Errorf("snapshot: %d cards, model lists %d", len(held), len(m.listed()))
 	}
+	// The lapse job's list holds exactly the cards under temporary loss, with their expiry.
+	var astray int
+	if err := svc.Pool.QueryRow(ctx, `SELECT count(*) FROM cards c FULL JOIN card_temporary_losses t USING (card_id)
+		WHERE t.expires_at IS DISTINCT FROM c.temp_loss_expires_at`).Scan(&astray); err != nil || astray != 0 {
+		t.Errorf("%d cards where the temporary-loss list and the card disagree (%v)", astray, err)
+	}
 	for _, c := range cards[:10] {
 		ck, err := svc.Check(ctx, c.No)
 		if err != nil || ck.Listed != m[c.No].Listed() || ck.Status != m[c.No] || ck.BlacklistVersion != full.Current {

@@ -510,6 +510,13 @@ func (s *Service) apply(ctx context.Context, tx db.Sender, c Card, to Status, ch
 	b.Queue(db.GuardOne(guardVersion, `UPDATE cards SET status = $2, status_since = $3, temp_loss_expires_at = $4,
 			version = $5, updated_at = $6
 		WHERE card_id = $1 AND version = $5 - 1`), c.ID, to, ch.effective, expires, c.Version, ch.at)
+	// The lapse job's list of temporary losses (migration 010), kept with the card.
+	switch {
+	case to == TemporaryLoss:
+		b.Queue(`INSERT INTO card_temporary_losses (card_id, expires_at) VALUES ($1, $2)`, c.ID, expires)
+	case from == TemporaryLoss:
+		b.Queue(`DELETE FROM card_temporary_losses WHERE card_id = $1`, c.ID)
+	}
 	if ch.action == ActUnlock {
 		// Checked after the update holds the row lock, which a replacement's FOR SHARE
 		// (card-apply) waits for; this statement's snapshot sees one that came before.
@@ -578,28 +585,39 @@ func eventChannel(c Channel) events.Channel {
 // its row lock.
 func (s *Service) Lapse(ctx context.Context, now time.Time) (int, error) {
 	const batch = 200
+	type due struct {
+		expires time.Time
+		id      string
+	}
 	n := 0
+	// Pages go on from the last card seen, so a page ends even if a card listed there
+	// could not be lapsed.
+	var last due
 	for {
-		rows, err := s.Pool.Query(ctx, `SELECT card_id FROM cards
-			WHERE status = 'temporary_loss' AND temp_loss_expires_at <= $1
-			ORDER BY temp_loss_expires_at, card_id LIMIT $2`, now, batch)
+		rows, err := s.Pool.Query(ctx, `SELECT expires_at, card_id FROM card_temporary_losses
+			WHERE expires_at <= $1 AND (expires_at, card_id) > ($2, $3)
+			ORDER BY expires_at, card_id LIMIT $4`, now, last.expires, last.id, batch)
 		if err != nil {
 			return n, err
 		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		page, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (due, error) {
+			var d due
+			return d, r.Scan(&d.expires, &d.id)
+		})
 		if err != nil {
 			return n, err
 		}
-		for _, id := range ids {
-			ok, err := s.lapseOne(ctx, id, now)
+		for _, d := range page {
+			ok, err := s.lapseOne(ctx, d.id, now)
 			if err != nil {
 				return n, err
 			}
 			if ok {
 				n++
 			}
+			last = d
 		}
-		if len(ids) < batch {
+		if len(page) < batch {
 			return n, nil
 		}
 	}
