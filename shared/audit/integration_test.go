@@ -180,14 +180,8 @@ func TestIntegration_VerifyFindsTampering(t *testing.T) {
 // than they inserted, one rolls back, and the sealer (woken by the appends) links exactly
 // the committed entries into one intact chain, with checkpoints.
 func TestIntegration_GroupCommitSealing(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	env := testenv.Load(t)
-	pool := env.Pool(t, env.NewDatabase(t))
-	key, _ := gm.GenerateKey()
-	log := &Log{Signer: key, CheckpointEvery: 7}
-	sealerDone := make(chan struct{})
-	go func() { defer close(sealerDone); log.RunSealer(ctx, pool, nil) }()
+	log := &Log{CheckpointEvery: 7}
+	ctx, pool, key, stop := withSealer(t, log)
 
 	// 20 transactions open at once: if appends took a lock until commit, the second
 	// AppendTx would block here and the test would time out.
@@ -242,8 +236,7 @@ func TestIntegration_GroupCommitSealing(t *testing.T) {
 	if err != nil || cp == nil || cp.Pos != 20 {
 		t.Fatalf("checkpoint on demand seals first: %+v %v", cp, err)
 	}
-	cancel()
-	<-sealerDone
+	stop()
 	if r := verify(t, pool, key); r.Broken != nil || r.Entries != 20 || r.Pending != 0 {
 		t.Fatalf("%+v %v", r, r.Broken)
 	}
@@ -253,13 +246,8 @@ func TestIntegration_GroupCommitSealing(t *testing.T) {
 // while the floor passes its seq is still sealed once it commits (by the full look), and
 // the chain stays whole; entries committed meanwhile are sealed at once.
 func TestIntegration_SlowTransactionBelowTheFloorIsSealed(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	env := testenv.Load(t)
-	pool := env.Pool(t, env.NewDatabase(t))
-	key, _ := gm.GenerateKey()
-	log := &Log{Signer: key, sealGrace: 30 * time.Millisecond, sealSweep: 1500 * time.Millisecond}
-	go log.RunSealer(ctx, pool, nil)
+	log := &Log{sealGrace: 30 * time.Millisecond, sealSweep: 1500 * time.Millisecond}
+	ctx, pool, key, _ := withSealer(t, log)
 
 	slow, err := pool.Begin(ctx)
 	if err != nil {
@@ -296,4 +284,19 @@ func TestIntegration_SlowTransactionBelowTheFloorIsSealed(t *testing.T) {
 	if r := verify(t, pool, key); r.Broken != nil || r.Entries != 21 || r.Pending != 0 {
 		t.Fatalf("%+v %v", r, r.Broken)
 	}
+}
+
+// withSealer gives log a signing key and runs its sealer on a database of its own until
+// stop (which waits for the sealer's last seal) or the end of the test.
+func withSealer(t *testing.T, log *Log) (ctx context.Context, pool *pgxpool.Pool, key *sm2.PrivateKey, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	env := testenv.Load(t)
+	pool = env.Pool(t, env.NewDatabase(t))
+	key, _ = gm.GenerateKey()
+	log.Signer = key
+	done := make(chan struct{})
+	go func() { defer close(done); log.RunSealer(ctx, pool, nil) }()
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return ctx, pool, key, stop
 }
