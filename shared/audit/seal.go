@@ -199,7 +199,9 @@ func (l *Log) RunSealer(ctx context.Context, pool db.Pool, log *slog.Logger) {
 		case <-timer.C:
 		}
 		_, newest, err := l.sealAbove(ctx, pool, floor.next(time.Now()))
-		floor.sealed(time.Now(), newest)
+		if err == nil { // a failed look may report a batch that rolled back
+			floor.sealed(time.Now(), newest)
+		}
 		switch {
 		case err != nil && ctx.Err() == nil && !failing && log != nil:
 			log.Warn("audit seal failed; retrying", "error", err.Error())
