@@ -147,10 +147,10 @@ func (w *wakeup) appended() {
 // the transactions committing meanwhile are sealed together (an append comes before its
 // commit: sealing at once would mostly find nothing, and under load would never rest).
 // While appends are recent it looks again every SealPoll; when idle it still looks every
-// SealIdle for entries other instances left behind (a crash after commit).
-//
-// A look starts above the sealer's floor (sealFloor): an entry of a transaction that took
-// longer than SealGrace from insert to commit is sealed by the full look every SealSweep.
+// SealIdle. A look starts above the sealer's floor (sealFloor); the first look after each
+// SealSweep looks at everything, for an entry of a transaction that took longer than
+// SealGrace from insert to commit, and for entries other instances left behind (a crash
+// after commit).
 const (
 	SealPoll  = 20 * time.Millisecond
 	SealIdle  = 5 * time.Second

@@ -17,7 +17,7 @@ CREATE TABLE applications (
                                    'photo_rejected', 'in_production', 'mailed', 'delivered', 'activated', 'withdrawn')),
     status_since   timestamptz NOT NULL,
     version        bigint      NOT NULL DEFAULT 0,            -- = seq of the newest history row
-    photo_object   text,                                      -- photos/<applicationId>/<sha256>.jpg, no PII
+    photo_object   text,                                      -- photos/ + application.PhotoKey, no PII
     photo_reason   text,                                      -- why the last photo was rejected
     batch_no       text,                                      -- producer's batch
     card_no        text,                                      -- 社保卡号 (AAZ500) once produced, not PII
@@ -57,7 +57,7 @@ CREATE TABLE application_history (
 
 -- Photos stored in object storage for an application, newest last. An object whose
 -- upload succeeded but whose transaction did not commit has no row here: the orphan
--- sweep (application.SweepOrphanPhotos) lists photos/<applicationId>/ and deletes objects
+-- sweep (application.SweepOrphanPhotos) lists the photos bucket and deletes objects
 -- with no row once they are older than a grace period.
 CREATE TABLE application_photos (
     application_id text        NOT NULL REFERENCES applications (application_id),

@@ -5,8 +5,8 @@
 
 -- The history row's card is the row the same batch has just updated, under the version
 -- guard (shared/card, apply), and cards are never deleted (cancel is a status). The
--- foreign key's check was a second lookup and row lock on that card per change (a third
--- of the history insert's time).
+-- foreign key's check was a second lookup and row lock on that card per change (0.046 of
+-- the history insert's 0.064 ms in pg_stat_statements).
 ALTER TABLE card_status_history DROP CONSTRAINT card_status_history_card_id_fkey;
 
 -- A change's row has no version until the sequencer numbers it; the unique index held an
@@ -20,7 +20,8 @@ CREATE UNIQUE INDEX blacklist_changes_version ON blacklist_changes (version) WHE
 -- to every index of cards (key, card number, holder). Now a card update changes no
 -- indexed column, and with room left on each page (fillfactor) it stays on its page with
 -- no index work; the change into a temporary loss inserts here, the change out of one
--- deletes (shared/card, apply), in the same batch.
+-- deletes (shared/card, apply), in the same batch. The list repeats the card's expiry so
+-- that its own index orders the lapse job's work; a test checks that the two agree.
 CREATE TABLE card_temporary_losses (
     card_id    text        PRIMARY KEY,
     expires_at timestamptz NOT NULL
