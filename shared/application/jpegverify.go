@@ -635,6 +635,8 @@ func (r *bitReader) block(dc, ac *huffTable) error {
 	if e>>8 != 0 {
 		return errJPEGBadDC
 	}
+	// nbits is at most 32; masking with 63 spares the compiler's handling of shifts of 64
+	// bits or more, in the hottest loop there is.
 	acc <<= e & 63
 	n -= int(e & 0xFF)
 	k := 1

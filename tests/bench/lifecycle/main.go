@@ -397,7 +397,7 @@ func loadPaced(n int, d time.Duration, rate float64, op func(worker int) error) 
 // too, may analyse them while they hold a handful of rows); then the foreign-key check of
 // each new application and the one-person-one-card guard read every row before it until
 // autovacuum came back, up to a minute later. Postgres time per application went from
-// about 0.3 ms to 0.5-0.75 ms, and make bench's runs, which measure loss-report first,
+// about 0.3 ms to 0.47-0.75 ms, and make bench's runs, which measure loss-report first,
 // gave 0.66-0.74 of the floor where card-apply measured alone gave up to 0.80.
 func warmUp(ctx context.Context, pool *pgxpool.Pool, workers int, ops ...func(int) error) error {
 	for _, op := range ops {
