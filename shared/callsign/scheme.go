@@ -250,7 +250,8 @@ func CanonicalPath(p string) (string, error) {
 // CanonicalQuery decodes a raw query string and re-encodes it strictly: pairs sorted by
 // key (stable, so the values of one key keep their order), every byte outside
 // [A-Za-z0-9-._~] percent-encoded, empty pairs dropped. A query that does not decode is
-// an error.
+// an error, and so is one whose canonical form is longer than the limit (encoding can
+// triple it): the canonical form must itself be a query this function accepts unchanged.
 func CanonicalQuery(raw string) (string, error) {
 	if len(raw) > maxQuery {
 		return "", fieldErr("query")
@@ -281,6 +282,9 @@ func CanonicalQuery(raw string) (string, error) {
 		b.WriteString(p.k)
 		b.WriteByte('=')
 		b.WriteString(p.v)
+	}
+	if b.Len() > maxQuery {
+		return "", fieldErr("query")
 	}
 	return b.String(), nil
 }
