@@ -211,7 +211,8 @@ func run(workers int, d time.Duration) error {
 	// there had stalls of 85–129 ms; the one was not shown to cause the other, but in the two
 	// runs measured this way the paced p99 was 11 and 9 ms. The card-apply rounds measure a
 	// ratio against a floor that takes turns with them, so what loss-report leaves behind
-	// falls on both sides alike.
+	// in the machine falls on both sides alike; what it left in the planner's statistics
+	// did not, and the warm-up before the rounds is for that.
 	var changes, paced result
 	if measures("loss-report") {
 		changes, paced, err = lossReport(ctx, pool, client, loss, lossPprof, workers, d)
@@ -307,12 +308,9 @@ func lossReport(ctx context.Context, pool *pgxpool.Pool, client *http.Client, lo
 		lost[i] = !lost[i]
 		return wantStatus(200)(conns[i].Do(http.MethodPost, path, body))
 	}
-	// Settle what set-up left (rows for autovacuum, dirty pages for writeback), which would
-	// otherwise land in the middle of the measurement (WAL flushes queue behind writeback).
-	if _, err := pool.Exec(ctx, `VACUUM (ANALYZE)`); err != nil {
-		return changes, paced, fmt.Errorf("vacuum between targets: %w", err)
+	if err := settle(ctx, pool); err != nil {
+		return changes, paced, err
 	}
-	syscall.Sync()
 	benchkit.Profile(pprofAddr, profileDir, "loss-report", d)
 	changes = load(workers, d, change)
 	// The same clients below saturation: together they send half the rate just measured,
@@ -388,17 +386,17 @@ func loadPaced(n int, d time.Duration, rate float64, op func(worker int) error) 
 	return r
 }
 
-// warmUp runs the floor and card-apply untimed for a while and then has Postgres analyse
-// the tables, so the rounds measure a database in use rather than its first seconds.
+// warmUp runs the floor and card-apply untimed for a while and then settles, so the rounds
+// measure a database in use rather than its first seconds.
 //
 // Postgres plans a lookup by key on a table it believes tiny as a sequential scan, and a
 // prepared statement keeps that generic plan until the table is analysed again. The
-// VACUUM (ANALYZE) before loss-report found persons and applications empty (autovacuum,
-// too, may analyse them while they hold a handful of rows); then the foreign-key check of
-// each new application and the one-person-one-card guard read every row before it until
-// autovacuum came back, up to a minute later. Postgres time per application went from
-// about 0.3 ms to 0.47-0.75 ms, and make bench's runs, which measure loss-report first,
-// gave 0.66-0.74 of the floor where card-apply measured alone gave up to 0.80.
+// settle before loss-report found persons and applications empty (autovacuum, too, may
+// analyse them while they hold a handful of rows); then the foreign-key check of each new
+// application and the one-person-one-card guard read every row before it until autovacuum
+// came back, up to a minute later. Postgres time per application went from about 0.3 ms
+// to 0.47-0.75 ms, and make bench's runs, which measure loss-report first, gave 0.66-0.74
+// of the floor where card-apply measured alone gave up to 0.80.
 func warmUp(ctx context.Context, pool *pgxpool.Pool, workers int, ops ...func(int) error) error {
 	for _, op := range ops {
 		var rec recorder
@@ -407,8 +405,18 @@ func warmUp(ctx context.Context, pool *pgxpool.Pool, workers int, ops ...func(in
 			return fmt.Errorf("warm-up: %d errors, the first: %w", rec.errs, rec.firstErr)
 		}
 	}
-	_, err := pool.Exec(ctx, `ANALYZE`)
-	return err
+	return settle(ctx, pool)
+}
+
+// settle runs before each target is measured: what its set-up or warm-up left (rows for
+// autovacuum and for the planner's statistics, dirty pages for writeback) would otherwise
+// land in the middle of the measurement (WAL flushes queue behind writeback).
+func settle(ctx context.Context, pool *pgxpool.Pool) error {
+	if _, err := pool.Exec(ctx, `VACUUM (ANALYZE)`); err != nil {
+		return fmt.Errorf("settling before a target: %w", err)
+	}
+	syscall.Sync()
+	return nil
 }
 
 // warmUpTime is how long each target runs before it is measured: long enough to fill
