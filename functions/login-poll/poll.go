@@ -29,7 +29,7 @@ type holder struct {
 	IDNumber string `json:"idNumber"`
 }
 
-// poll answers the page. Shapes (documented in README):
+// poll answers the page. Shapes (documented in docs/login.md):
 //
 //	200 {state: waiting|scanned, interval}               keep polling at interval
 //	200 {state: confirmed, token, holder}                once; the session is spent
