@@ -56,6 +56,23 @@ install() {
 		GOBIN=$(dirname "$MINIO_BIN") GOFLAGS=-mod=mod go install "github.com/minio/minio@$MINIO_VERSION" >"$STATE/minio-build.log" 2>&1 ||
 			die "MinIO build failed; see $STATE/minio-build.log"
 	fi
+	face_models
+}
+
+# face-match's model: the npm package @vladmandic/face-api (MIT) ships the recognition
+# net's TFJS weights and the demo photos the tests use. npm pack fetches the tarball
+# without running install scripts; it is unpacked once into the cache.
+FACE_API_VERSION=1.7.15
+FACE_API_DIR=$CACHE/face-api-$FACE_API_VERSION/package
+face_models() {
+	[ -s "$FACE_API_DIR/model/face_recognition_model.bin" ] && return
+	command -v npm >/dev/null || die "npm is needed to fetch @vladmandic/face-api"
+	log "fetching @vladmandic/face-api@$FACE_API_VERSION with npm pack into $CACHE"
+	local tmp; tmp=$(mktemp -d)
+	(cd "$tmp" && npm pack --silent "@vladmandic/face-api@$FACE_API_VERSION" >"$tmp/pack.log" 2>&1 &&
+		tar -xzf vladmandic-face-api-$FACE_API_VERSION.tgz) || { rm -rf "$tmp"; die "npm pack of @vladmandic/face-api failed"; }
+	rm -rf "$(dirname "$FACE_API_DIR")" && mkdir -p "$(dirname "$FACE_API_DIR")"
+	mv "$tmp/package" "$FACE_API_DIR" && rm -rf "$tmp"
 }
 
 secret() { # secret NAME — generate once, never print
@@ -212,6 +229,7 @@ status() {
 
 case "${1:-}" in
 install) install ;;
+face-models) face_models ;;
 up) up ;;
 down) down ;;
 status) status ;;
