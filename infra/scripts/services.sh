@@ -64,7 +64,17 @@ install() {
 # without running install scripts; it is unpacked once into the cache.
 FACE_API_VERSION=1.7.15
 FACE_API_DIR=$CACHE/face-api-$FACE_API_VERSION/package
+PIGO_VERSION=v1.4.6
+PIGO_DIR=$CACHE/pigo-$PIGO_VERSION/cascade
 face_models() {
+	# pigo's cascades ship inside its Go module (MIT): copy them out of the module cache
+	# rather than into the repository.
+	if [ ! -s "$PIGO_DIR/puploc" ]; then
+		local mod; mod=$(cd "$ROOT" && go mod download -json "github.com/esimov/pigo@$PIGO_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+		[ -n "$mod" ] && [ -s "$mod/cascade/puploc" ] || die "pigo $PIGO_VERSION not in the module cache"
+		mkdir -p "$PIGO_DIR" "$PIGO_DIR/../testdata" && cp "$mod/cascade/facefinder" "$mod/cascade/puploc" "$mod/LICENSE" "$PIGO_DIR/" &&
+			cp "$mod/testdata/sample.jpg" "$PIGO_DIR/../testdata/"
+	fi
 	[ -s "$FACE_API_DIR/model/face_recognition_model.bin" ] && return
 	command -v npm >/dev/null || die "npm is needed to fetch @vladmandic/face-api"
 	log "fetching @vladmandic/face-api@$FACE_API_VERSION with npm pack into $CACHE"
