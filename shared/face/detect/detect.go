@@ -59,7 +59,9 @@ type Face struct {
 }
 
 // EyeDistance is the distance between the pupils, the scale quality rules use.
-func (f Face) EyeDistance() float64 { return math.Hypot(f.RightEye.X-f.LeftEye.X, f.RightEye.Y-f.LeftEye.Y) }
+func (f Face) EyeDistance() float64 {
+	return math.Hypot(f.RightEye.X-f.LeftEye.X, f.RightEye.Y-f.LeftEye.Y)
+}
 
 // Options tune detection. Zero values take the defaults.
 type Options struct {

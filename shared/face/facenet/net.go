@@ -26,16 +26,16 @@ const Manifest = "face_recognition_model-weights_manifest.json"
 
 // Net is the loaded network. It is immutable after Load and safe for concurrent use.
 type Net struct {
-	down32                    conv
-	res32                     [3]residual
-	down64                    residual
-	res64                     [3]residual
-	down128                   residual
-	res128                    [2]residual
-	down256                   residual
-	res256                    [2]residual
-	down256out                residual
-	fc                        []float32 // [256][128]
+	down32     conv
+	res32      [3]residual
+	down64     residual
+	res64      [3]residual
+	down128    residual
+	res128     [2]residual
+	down256    residual
+	res256     [2]residual
+	down256out residual
+	fc         []float32 // [256][128]
 }
 
 // conv is one convolution with its folded affine ("scale") layer: out = conv(x)*mul + add.
