@@ -3,6 +3,7 @@ package face
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -35,9 +36,18 @@ type Library struct {
 	mu  sync.Mutex
 	idx *vindex.Index
 	seq int64
+	db  string
 }
 
-func (l *Library) snapshotName() string { return "face-index/" + l.Model + ".ivf" }
+// snapshotName is per database, since the seq it records is that database's.
+func (l *Library) snapshotName(ctx context.Context) (string, error) {
+	if l.db == "" {
+		if err := l.Pool.QueryRow(ctx, `SELECT current_database()`).Scan(&l.db); err != nil {
+			return "", err
+		}
+	}
+	return "face-index/" + l.db + "/" + l.Model + ".ivf", nil
+}
 
 // Fresh returns the index with every change committed so far applied.
 func (l *Library) Fresh(ctx context.Context) (*vindex.Index, error) {
@@ -53,7 +63,11 @@ func (l *Library) Fresh(ctx context.Context) (*vindex.Index, error) {
 
 func (l *Library) load(ctx context.Context) error {
 	if l.Snapshots != nil {
-		body, seq, found, err := l.Snapshots.Get(ctx, l.snapshotName())
+		name, err := l.snapshotName(ctx)
+		if err != nil {
+			return err
+		}
+		body, seq, found, err := l.Snapshots.Get(ctx, name)
 		if err != nil {
 			return fmt.Errorf("face: index snapshot: %w", err)
 		}
@@ -176,12 +190,13 @@ func (l *Library) WriteSnapshot(ctx context.Context) (int64, int, error) {
 	seq := l.seq
 	var buf bytes.Buffer
 	_, err = idx.WriteTo(&buf)
+	name, nerr := l.snapshotName(ctx)
 	l.mu.Unlock()
-	if err != nil {
-		return 0, 0, err
+	if err != nil || nerr != nil {
+		return 0, 0, errors.Join(err, nerr)
 	}
 	if l.Snapshots == nil {
 		return seq, idx.Len(), fmt.Errorf("face: no snapshot store configured")
 	}
-	return seq, idx.Len(), l.Snapshots.Put(ctx, l.snapshotName(), buf.Bytes(), seq)
+	return seq, idx.Len(), l.Snapshots.Put(ctx, name, buf.Bytes(), seq)
 }
