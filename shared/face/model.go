@@ -139,7 +139,12 @@ func (p *Pipeline) Embed(photo []byte) (Embedding, error) {
 		return Embedding{}, &QualityError{Unreadable, fmt.Sprintf("the image is %dx%d pixels; 64 to 4096 on each side are accepted", b.Dx(), b.Dy())}
 	}
 	rgb := detect.FromImage(img)
-	faces := p.finder.Find(rgb, detect.Options{MinScore: p.rules.MinScore})
+	// A kiosk frame or ID photo shows one large face: look for large faces first (fast),
+	// then for small ones, so a face too far away is named as such.
+	faces := p.finder.Find(rgb, detect.Options{MinScore: p.rules.MinScore, MinFraction: 0.15})
+	if len(faces) == 0 {
+		faces = p.finder.Find(rgb, detect.Options{MinScore: p.rules.MinScore, MinFraction: 0.06})
+	}
 	if len(faces) == 0 {
 		return Embedding{}, &QualityError{NoFace, "no face was found; face the camera, uncovered, in even light"}
 	}

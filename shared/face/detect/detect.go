@@ -70,7 +70,7 @@ type Options struct {
 	// MaxSide: photos are scaled down to this longest side for the face search (default 640).
 	MaxSide int
 	// MinFraction is the smallest face searched for, as a fraction of the shorter side of
-	// the scaled photo (default 0.08).
+	// the scaled photo (default 0.15: a kiosk frame or ID photo shows one large face).
 	MinFraction float64
 }
 
@@ -82,7 +82,7 @@ func (o Options) withDefaults() Options {
 		o.MaxSide = 640
 	}
 	if o.MinFraction == 0 {
-		o.MinFraction = 0.08
+		o.MinFraction = 0.15
 	}
 	return o
 }
@@ -162,10 +162,12 @@ func (fd *Finder) Find(p *RGB, o Options) []Face {
 	sort.Slice(dets, func(i, j int) bool { return dets[i].Q > dets[j].Q })
 	var full []uint8
 	var out []Face
+	var kept []pigo.Detection
 	for _, d := range dets {
-		if d.Q < o.MinScore {
+		if d.Q < o.MinScore || overlaps(d, kept) {
 			continue
 		}
+		kept = append(kept, d)
 		if full == nil {
 			full, _, _ = p.gray(1)
 		}
@@ -213,4 +215,15 @@ func meanLuma(g []uint8, w, h int, f Face) float64 {
 		}
 	}
 	return float64(s) / float64((x1-x0)*(y1-y0))
+}
+
+// overlaps reports whether d's centre lies within a stronger detection kept already: the
+// same face found at two scales, which pigo's clustering leaves apart when their IoU is low.
+func overlaps(d pigo.Detection, kept []pigo.Detection) bool {
+	for _, k := range kept {
+		if math.Abs(float64(d.Row-k.Row)) < float64(k.Scale)/2 && math.Abs(float64(d.Col-k.Col)) < float64(k.Scale)/2 {
+			return true
+		}
+	}
+	return false
 }

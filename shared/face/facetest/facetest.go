@@ -58,7 +58,7 @@ func DemoFaces(f *detect.Finder) ([]Face, error) {
 		if err != nil {
 			return nil, err
 		}
-		for k, d := range f.Find(detect.FromImage(img), detect.Options{MinScore: 20}) {
+		for k, d := range f.Find(detect.FromImage(img), detect.Options{MinScore: 20, MinFraction: 0.08}) {
 			w := d.Size * 1.6
 			out = append(out, Face{Name: fmt.Sprintf("%s#%d", name, k), src: img,
 				region: [4]float64{d.Center.X - w/2, d.Center.Y - w*1.232*0.45, w, w * 1.232}})

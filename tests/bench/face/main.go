@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sscard/platform/shared/face"
 	"github.com/sscard/platform/shared/face/detect"
 	"github.com/sscard/platform/shared/face/facenet"
@@ -45,14 +47,19 @@ func perFace(file string, runs int, node bool) {
 	check(err)
 	e, err := model.Embed(b)
 	check(err)
-	// One core: the figure the ≤ 50 ms target is about.
+	// One core: the figure the ≤ 50 ms target is about. Wall time on a shared VM includes
+	// waiting for the CPU; the thread's own CPU time (getrusage RUSAGE_THREAD, the work
+	// pinned to one OS thread) is printed beside it.
 	prev := runtime.GOMAXPROCS(1)
-	var whole, embed []time.Duration
+	runtime.LockOSThread()
+	var whole, embed, cpu []time.Duration
 	for i := 0; i < runs; i++ {
+		c0 := threadCPU()
 		t0 := time.Now()
 		_, err := model.Embed(b)
 		check(err)
 		whole = append(whole, time.Since(t0))
+		cpu = append(cpu, threadCPU()-c0)
 	}
 	net, err := facenet.Load(os.DirFS(filepath.Join(facenet.PackageDir(), "model")))
 	check(err)
@@ -63,10 +70,11 @@ func perFace(file string, runs int, node bool) {
 		check(err)
 		embed = append(embed, time.Since(t0))
 	}
+	runtime.UnlockOSThread()
 	runtime.GOMAXPROCS(prev)
-	gw, ge := median(whole), median(embed)
-	fmt.Printf("per face, Go, 1 core, %s (%d px between the eyes): detect+align+embed p50 %.1f ms, embed only %.1f ms (target <= 50 ms)\n",
-		filepath.Base(file), int(e.Quality.EyeDistance), ms(gw), ms(ge))
+	gw, ge, gc := median(whole), median(embed), median(cpu)
+	fmt.Printf("per face, Go, 1 core, %s (%d px between the eyes): detect+align+embed p50 %.1f ms wall, %.1f ms CPU; embed only %.1f ms wall (target <= 50 ms)\n",
+		filepath.Base(file), int(e.Quality.EyeDistance), ms(gw), ms(gc), ms(ge))
 	if !node {
 		return
 	}
@@ -88,7 +96,7 @@ func perFace(file string, runs int, node bool) {
 	}
 	fmt.Printf("per face, face-api 1.7.15 in Node (tfjs %s, SSD MobileNet + 68 landmarks + recognition), same photo: %d face(s), %.1f ms per face, embed only %.1f ms\n",
 		r.Backend, r.Faces, r.PerFaceMs, r.EmbedMs)
-	fmt.Printf("ratio face-api/Go: detect+align+embed %.1fx, embed only %.1fx\n", r.PerFaceMs/ms(gw), r.EmbedMs/ms(ge))
+	fmt.Printf("ratio face-api/Go (wall, both on this shared VM): detect+align+embed %.1fx, embed only %.1fx\n", r.PerFaceMs/ms(gw), r.EmbedMs/ms(ge))
 }
 
 func search(n, queries int) {
@@ -179,4 +187,12 @@ func check(err error) {
 		fmt.Fprintln(os.Stderr, "bench-face:", err)
 		os.Exit(1)
 	}
+}
+
+func threadCPU() time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_THREAD, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
