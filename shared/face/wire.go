@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -136,7 +137,16 @@ func Open(d *platform.Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	lib := &Library{Pool: d.Postgres, Snapshots: S3Snapshots{Client: d.S3}, Model: model.Name(), Dim: model.Dim(), Log: d.Log}
+	// Load the 1:N library in the background as the instance starts, so the first search
+	// does not pay for it (a snapshot loads in seconds; a build from 1M rows takes minutes).
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+		defer cancel()
+		if _, err := lib.Fresh(ctx); err != nil && d.Log != nil {
+			d.Log.Warn("face library not loaded at start; the first search retries", "err", err)
+		}
+	}()
 	return &Service{Model: model, Pool: d.Postgres, Photos: S3Photos{Client: d.S3},
-		People: MaskedPeople{Store: person.NewStore(d.Postgres, kr)}, Audit: d.Audit, Match: match,
-		Lib: &Library{Pool: d.Postgres, Snapshots: S3Snapshots{Client: d.S3}, Model: model.Name(), Dim: model.Dim(), Log: d.Log}}, nil
+		People: MaskedPeople{Store: person.NewStore(d.Postgres, kr)}, Audit: d.Audit, Match: match, Lib: lib}, nil
 }
