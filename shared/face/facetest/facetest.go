@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"fmt"
 	"image"
-	"image/color"
 	"image/jpeg"
 	"math"
 	"os"
@@ -21,7 +20,7 @@ import (
 // Face is one face of a demo photo, ready to render as an ID photo.
 type Face struct {
 	Name   string
-	src    image.Image
+	src    *detect.RGB
 	region [4]float64 // x, y, w, h in the source
 }
 
@@ -58,9 +57,10 @@ func DemoFaces(f *detect.Finder) ([]Face, error) {
 		if err != nil {
 			return nil, err
 		}
-		for k, d := range f.Find(detect.FromImage(img), detect.Options{MinScore: 20, MinFraction: 0.08}) {
+		rgb := detect.FromImage(img)
+		for k, d := range f.Find(rgb, detect.Options{MinScore: 20, MinFraction: 0.08}) {
 			w := d.Size * 1.6
-			out = append(out, Face{Name: fmt.Sprintf("%s#%d", name, k), src: img,
+			out = append(out, Face{Name: fmt.Sprintf("%s#%d", name, k), src: rgb,
 				region: [4]float64{d.Center.X - w/2, d.Center.Y - w*1.232*0.45, w, w * 1.232}})
 		}
 	}
@@ -82,14 +82,14 @@ func (f Face) Photo(v Variant) []byte {
 	r := f.region
 	cx, cy := r[0]+r[2]/2+v.DX*r[2], r[1]+r[3]/2+v.DY*r[3]
 	w, h := r[2]/v.Zoom, r[3]/v.Zoom
-	return JPEG(Resample(f.src, [4]float64{cx - w/2, cy - h/2, w, h}, 358, 441, v.Gain), v.Quality)
+	return JPEG(resampleRGB(f.src, [4]float64{cx - w/2, cy - h/2, w, h}, 358, 441, v.Gain), v.Quality)
 }
 
 // Zoomed renders the face with the region scaled by k around it (k > 1: the face smaller).
 func (f Face) Zoomed(k float64) []byte {
 	r := f.region
 	cx, cy := r[0]+r[2]/2, r[1]+r[3]/2
-	return JPEG(Resample(f.src, [4]float64{cx - r[2]*k/2, cy - r[3]*k/2, r[2] * k, r[3] * k}, 358, 441, 1), 92)
+	return JPEG(resampleRGB(f.src, [4]float64{cx - r[2]*k/2, cy - r[3]*k/2, r[2] * k, r[3] * k}, 358, 441, 1), 92)
 }
 
 // JPEG encodes img.
@@ -99,18 +99,10 @@ func JPEG(img image.Image, q int) []byte {
 	return buf.Bytes()
 }
 
-// Resample draws src's region r (x, y, w, h; outside src is black) onto a w×h image,
+// resampleRGB draws src's region r (x, y, w, h; outside src is black) onto a w×h image,
 // bilinearly, times gain.
-func Resample(src image.Image, r [4]float64, w, h int, gain float64) *image.RGBA {
+func resampleRGB(src *detect.RGB, r [4]float64, w, h int, gain float64) *image.RGBA {
 	out := image.NewRGBA(image.Rect(0, 0, w, h))
-	b := src.Bounds()
-	at := func(x, y int) (float64, float64, float64) {
-		if x < b.Min.X || y < b.Min.Y || x >= b.Max.X || y >= b.Max.Y {
-			return 0, 0, 0
-		}
-		cr, cg, cb, _ := src.At(x, y).RGBA()
-		return float64(cr >> 8), float64(cg >> 8), float64(cb >> 8)
-	}
 	px := func(v float64) uint8 { return uint8(math.Max(0, math.Min(255, math.Round(v*gain)))) }
 	for j := 0; j < h; j++ {
 		for i := 0; i < w; i++ {
@@ -120,12 +112,17 @@ func Resample(src image.Image, r [4]float64, w, h int, gain float64) *image.RGBA
 			fx, fy := x-float64(x0), y-float64(y0)
 			var c [3]float64
 			for k, wt := range [4]float64{(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy} {
-				rr, gg, bb := at(x0+k%2, y0+k/2)
-				c[0] += wt * rr
-				c[1] += wt * gg
-				c[2] += wt * bb
+				xx, yy := x0+k%2, y0+k/2
+				if xx < 0 || yy < 0 || xx >= src.W || yy >= src.H {
+					continue
+				}
+				p := src.Pix[(yy*src.W+xx)*3:]
+				c[0] += wt * float64(p[0])
+				c[1] += wt * float64(p[1])
+				c[2] += wt * float64(p[2])
 			}
-			out.SetRGBA(i, j, color.RGBA{px(c[0]), px(c[1]), px(c[2]), 255})
+			o := out.Pix[j*out.Stride+i*4:]
+			o[0], o[1], o[2], o[3] = px(c[0]), px(c[1]), px(c[2]), 255
 		}
 	}
 	return out
