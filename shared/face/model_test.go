@@ -65,6 +65,9 @@ func TestGenuineAndImpostorRates(t *testing.T) {
 				genuine = append(genuine, math.Inf(1))
 				continue
 			}
+			if d := Distance(e.Vector, g.Vector); d > threshold {
+				t.Logf("%s %s: genuine distance %.3f", ph.Name, v.Name, d)
+			}
 			genuine = append(genuine, Distance(e.Vector, g.Vector))
 		}
 	}
@@ -120,4 +123,30 @@ func TestQualityProblems(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("group", facetest.JPEG(group, 90), SeveralFaces)
+}
+
+// TestRepeatability: pigo's pupil localiser perturbs its seed with math/rand, so the same
+// photo can give slightly different chips; the descriptors must stay close.
+func TestRepeatability(t *testing.T) {
+	p := testPipeline(t)
+	photos := demoFaces(t, p)
+	worst := 0.0
+	for _, ph := range photos[:4] {
+		photo := ph.Photo(facetest.Enrolment)
+		first, err := p.Embed(photo)
+		if err != nil {
+			continue
+		}
+		for i := 0; i < 4; i++ {
+			again, err := p.Embed(photo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			worst = max(worst, Distance(first.Vector, again.Vector))
+		}
+	}
+	t.Logf("largest distance between repeated embeddings of one photo: %.3f", worst)
+	if worst > 0.2 {
+		t.Errorf("repeated embeddings %.3f apart", worst)
+	}
 }

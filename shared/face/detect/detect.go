@@ -184,6 +184,8 @@ func (fd *Finder) Find(p *RGB, o Options) []Face {
 	return out
 }
 
+const pupilRuns = 4
+
 // eyes localises the pupils in the full-resolution luma plane, seeded from the face square
 // as pigo's own tool does.
 func (fd *Finder) eyes(g []uint8, w, h int, f Face) (Point, Point) {
@@ -192,9 +194,17 @@ func (fd *Finder) eyes(g []uint8, w, h int, f Face) (Point, Point) {
 	seed := func(col float64) pigo.Puploc {
 		return pigo.Puploc{Row: int(r - 0.075*s), Col: int(col), Scale: float32(0.25 * s), Perturbs: 63}
 	}
-	l := fd.pupils.RunDetector(seed(c-0.175*s), img, 0, false)
-	rt := fd.pupils.RunDetector(seed(c+0.185*s), img, 0, false)
-	left, right := Point{X: float64(l.Col), Y: float64(l.Row)}, Point{X: float64(rt.Col), Y: float64(rt.Row)}
+	// The localiser perturbs its seed with math/rand (63 times, median): one run jitters by a
+	// few pixels, which moves the chip. The mean of pupilRuns runs halves that jitter.
+	var left, right Point
+	for i := 0; i < pupilRuns; i++ {
+		l := fd.pupils.RunDetector(seed(c-0.175*s), img, 0, false)
+		rt := fd.pupils.RunDetector(seed(c+0.185*s), img, 0, false)
+		left.X += float64(l.Col) / pupilRuns
+		left.Y += float64(l.Row) / pupilRuns
+		right.X += float64(rt.Col) / pupilRuns
+		right.Y += float64(rt.Row) / pupilRuns
+	}
 	if left.X > right.X {
 		left, right = right, left
 	}
