@@ -232,3 +232,18 @@ func encode(v []float32) []byte {
 	}
 	return b
 }
+
+// Without its model files face-match still starts (the rest of the platform does not
+// depend on it): signed calls get 503 with Retry-After, unsigned ones the uniform 401.
+func TestFaceMatch_WithoutModelAnswers503(t *testing.T) {
+	p := startPlatform(t, "SSCARD_FACE_API="+t.TempDir())
+	kiosk := p.register(t, "kiosk-face-09", channelauth.KindKiosk, nil)
+	jsonH := http.Header{"Content-Type": {"application/json"}}
+	r := kiosk.do(t, "face-match", "POST", "/verify", jsonH, map[string]any{"person": "p_x", "photo": "AAAA"})
+	if r.StatusCode != 503 || r.Header.Get("Retry-After") == "" || !strings.Contains(string(r.Body), "face model files") {
+		t.Errorf("verify without model: want 503 naming the model files, got %d %s", r.StatusCode, r.Body)
+	}
+	if resp, b := p.do(t, "POST", "/function/face-match/verify", jsonH, []byte(`{}`)); resp.StatusCode != 401 {
+		t.Errorf("unsigned: want 401, got %d %s", resp.StatusCode, b)
+	}
+}

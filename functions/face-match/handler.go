@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/jackc/pgx/v5"
@@ -27,16 +29,22 @@ import (
 // chain records with its reason.
 func New(d *platform.Deps) (*runtime.Router, error) {
 	svc, err := face.Open(d)
-	if err != nil {
+	var missing error // an instance without the model files answers 503 (events: retried)
+	if errors.Is(err, face.ErrNotInstalled) {
+		missing = problem.Unavailable("face model files", time.Minute, err)
+		if d.Log != nil {
+			d.Log.Error("face-match has no model: answering 503", "err", err)
+		}
+	} else if err != nil {
 		return nil, err
 	}
 	v, err := callsign.FromDeps(d)
 	if err != nil {
 		return nil, err
 	}
-	counter := signedBy(v, channelauth.KindKiosk, channelauth.KindOutlet)
-	staff := signedBy(v, channelauth.KindOutlet, channelauth.KindAdmin)
-	admin := signedBy(v, channelauth.KindAdmin)
+	counter := signedBy(v, missing, channelauth.KindKiosk, channelauth.KindOutlet)
+	staff := signedBy(v, missing, channelauth.KindOutlet, channelauth.KindAdmin)
+	admin := signedBy(v, missing, channelauth.KindAdmin)
 	r := runtime.NewRouter("face-match")
 
 	r.Post("/verify", counter(verify(svc)))
@@ -47,19 +55,30 @@ func New(d *platform.Deps) (*runtime.Router, error) {
 	r.Post("/index/snapshot", admin(snapshot(svc)))
 
 	// Card photos: a machine pre-check when submitted, enrolment when the audit approves.
-	r.OnEvent(events.PhotoSubmitted, d.Postgres, onSubmitted(svc))
-	r.OnEvent(events.PhotoAudited, d.Postgres, onAudited(svc))
+	r.OnEvent(events.PhotoSubmitted, d.Postgres, orMissing(missing, onSubmitted(svc)))
+	r.OnEvent(events.PhotoAudited, d.Postgres, orMissing(missing, onAudited(svc)))
 	return r, nil
+}
+
+func orMissing(missing error, fn runtime.EventFunc) runtime.EventFunc {
+	if missing == nil {
+		return fn
+	}
+	return func(context.Context, pgx.Tx, event.Event) error { return missing }
 }
 
 // signedBy admits only signed calls (callsign.Require: 401 unsigned or bad, 403 off the
 // caller's routes) from callers of the given kinds (403 otherwise).
-func signedBy(v *callsign.Verifier, kinds ...string) func(runtime.HandlerFunc) runtime.HandlerFunc {
+// missing, when set, is the answer after those checks.
+func signedBy(v *callsign.Verifier, missing error, kinds ...string) func(runtime.HandlerFunc) runtime.HandlerFunc {
 	return func(fn runtime.HandlerFunc) runtime.HandlerFunc {
 		return callsign.Require(v, func(req handler.Request) (handler.Response, error) {
 			id, _ := callsign.Caller(req)
 			if !slices.Contains(kinds, id.Kind) {
 				return handler.Response{}, channelauth.Mismatch("a " + id.Kind + " caller may not use this face-match operation")
+			}
+			if missing != nil {
+				return handler.Response{}, missing
 			}
 			return fn(req)
 		})

@@ -7,6 +7,7 @@ package face
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"image"
 	_ "image/jpeg" // photos are JPEG (card-apply) or PNG (kiosk frames, tests)
@@ -113,12 +114,15 @@ func LoadPipeline(cascades, faceAPIModel fs.FS, rules QualityRules) (*Pipeline, 
 	return &Pipeline{finder: f, net: n, rules: rules.withDefaults()}, nil
 }
 
+// ErrNotInstalled: the model files are not where the install step puts them.
+var ErrNotInstalled = errors.New("face: model files not installed")
+
 // LoadInstalled loads the pipeline from where the install step put the model files
 // (detect.CascadeDir, facenet.PackageDir).
 func LoadInstalled(rules QualityRules) (*Pipeline, error) {
 	c, p := detect.CascadeDir(), facenet.PackageDir()
 	if c == "" || p == "" {
-		return nil, fmt.Errorf("face: model files not installed (pigo cascades %q, face-api %q): run infra/scripts/services.sh face-models or set SSCARD_PIGO_CASCADES and SSCARD_FACE_API", c, p)
+		return nil, fmt.Errorf("%w (pigo cascades %q, face-api %q): run infra/scripts/services.sh face-models or set SSCARD_PIGO_CASCADES and SSCARD_FACE_API", ErrNotInstalled, c, p)
 	}
 	return LoadPipeline(os.DirFS(c), os.DirFS(filepath.Join(p, "model")), rules)
 }

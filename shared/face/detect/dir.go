@@ -12,18 +12,18 @@ const PigoVersion = "v1.4.6"
 // set, else pigo-<version>/cascade under the project cache ($SSCARD_CACHE, else
 // ~/.cache/sscard). It returns "" when the cascades are not there.
 func CascadeDir() string {
-	if d := os.Getenv("SSCARD_PIGO_CASCADES"); d != "" {
-		return d
-	}
-	cache := os.Getenv("SSCARD_CACHE")
-	if cache == "" {
-		base, err := os.UserCacheDir()
-		if err != nil {
-			return ""
+	d := os.Getenv("SSCARD_PIGO_CASCADES")
+	if d == "" {
+		cache := os.Getenv("SSCARD_CACHE")
+		if cache == "" {
+			base, err := os.UserCacheDir()
+			if err != nil {
+				return ""
+			}
+			cache = filepath.Join(base, "sscard")
 		}
-		cache = filepath.Join(base, "sscard")
+		d = filepath.Join(cache, "pigo-"+PigoVersion, "cascade")
 	}
-	d := filepath.Join(cache, "pigo-"+PigoVersion, "cascade")
 	if _, err := os.Stat(filepath.Join(d, "puploc")); err != nil {
 		return ""
 	}

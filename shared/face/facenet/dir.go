@@ -14,18 +14,18 @@ const PackageVersion = "1.7.15"
 // $XDG_CACHE_HOME/sscard or ~/.cache/sscard). It returns "" when no such directory exists.
 // The model files are under model/, the demo photos under demo/.
 func PackageDir() string {
-	if d := os.Getenv("SSCARD_FACE_API"); d != "" {
-		return d
-	}
-	cache := os.Getenv("SSCARD_CACHE")
-	if cache == "" {
-		base, err := os.UserCacheDir()
-		if err != nil {
-			return ""
+	d := os.Getenv("SSCARD_FACE_API")
+	if d == "" {
+		cache := os.Getenv("SSCARD_CACHE")
+		if cache == "" {
+			base, err := os.UserCacheDir()
+			if err != nil {
+				return ""
+			}
+			cache = filepath.Join(base, "sscard")
 		}
-		cache = filepath.Join(base, "sscard")
+		d = filepath.Join(cache, "face-api-"+PackageVersion, "package")
 	}
-	d := filepath.Join(cache, "face-api-"+PackageVersion, "package")
 	if _, err := os.Stat(filepath.Join(d, "model", Manifest)); err != nil {
 		return ""
 	}
