@@ -11,7 +11,7 @@ TEST_REDIS_PORT ?= 56380
 TEST_MINIO_PORT ?= 59010
 TEST_PORTS := SSCARD_STATE=$(TEST_STATE) SSCARD_PG_PORT=$(TEST_PG_PORT) SSCARD_REDIS_PORT=$(TEST_REDIS_PORT) SSCARD_MINIO_PORT=$(TEST_MINIO_PORT)
 
-.PHONY: help run stop status build test unit integration services-test services-test-down bench fuzz \
+.PHONY: help run stop status build test unit integration services-test services-test-down bench bench-face fuzz \
         vet fmt knative schemas dockerfiles faas-template audit-verify bootstrap clean
 
 help:
@@ -93,6 +93,13 @@ bench:
 	$(GO) test -run=NONE -bench=. -benchtime=1s ./shared/gm ./shared/callsign ./shared/pii ./shared/application && \
 	$(GO) run ./tests/bench/loginpoll -duration $(BENCH_DURATION) && \
 	$(GO) run ./tests/bench/lifecycle -duration $(BENCH_DURATION)
+
+# face-match (docs/face-match.md): time per face in Go against face-api in Node on the
+# same photo, and 1:N search over FACE_N synthetic descriptors with recall against exact.
+# Needs no servers; the model files come from the cache (services.sh face-models).
+FACE_N ?= 1000000
+bench-face:
+	@infra/scripts/services.sh face-models && nice $(GO) run ./tests/bench/face -n $(FACE_N)
 
 # Walks the audit chain of the make run database and reports the first broken link.
 audit-verify:

@@ -97,7 +97,7 @@ func TestRoutes(t *testing.T) {
 	want := map[Type][]string{
 		ApplicationSubmitted:    {"card-apply"},
 		PhotoSubmitted:          {"face-match", "photo-audit-alert"},
-		PhotoAudited:            {"photo-audit-alert", "sms-alert"},
+		PhotoAudited:            {"face-match", "photo-audit-alert", "sms-alert"},
 		CardStatusChanged:       {"kiosk", "loss-report", "sms-alert"},
 		DiscrepancyFound:        {"sms-alert"},
 		SMSRequested:            {"sms-alert"},

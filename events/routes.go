@@ -44,6 +44,8 @@ var routes = []Route{
 	// The audit clock stops; the applicant is told the outcome.
 	{PhotoAudited, "photo-audit-alert"},
 	{PhotoAudited, "sms-alert"},
+	// face-match enrols approved card photos in its 1:N library.
+	{PhotoAudited, "face-match"},
 	// loss-report hosts the bank sync adapter; kiosk pushes the new
 	// blacklist version to terminals.
 	{CardStatusChanged, "loss-report"},

@@ -56,6 +56,34 @@ install() {
 		GOBIN=$(dirname "$MINIO_BIN") GOFLAGS=-mod=mod go install "github.com/minio/minio@$MINIO_VERSION" >"$STATE/minio-build.log" 2>&1 ||
 			die "MinIO build failed; see $STATE/minio-build.log"
 	fi
+	# Not fatal: without the model files everything but face-match works (it answers 503).
+	(face_models) || log "warning: face-match model files not fetched (run: services.sh face-models)"
+}
+
+# face-match's model: the npm package @vladmandic/face-api (MIT) ships the recognition
+# net's TFJS weights and the demo photos the tests use. npm pack fetches the tarball
+# without running install scripts; it is unpacked once into the cache.
+FACE_API_VERSION=1.7.15
+FACE_API_DIR=$CACHE/face-api-$FACE_API_VERSION/package
+PIGO_VERSION=v1.4.6
+PIGO_DIR=$CACHE/pigo-$PIGO_VERSION/cascade
+face_models() {
+	# pigo's cascades ship inside its Go module (MIT): copy them out of the module cache
+	# rather than into the repository.
+	if [ ! -s "$PIGO_DIR/puploc" ]; then
+		local mod; mod=$(cd "$ROOT" && go mod download -json "github.com/esimov/pigo@$PIGO_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+		[ -n "$mod" ] && [ -s "$mod/cascade/puploc" ] || die "pigo $PIGO_VERSION not in the module cache"
+		mkdir -p "$PIGO_DIR" "$PIGO_DIR/../testdata" && cp "$mod/cascade/facefinder" "$mod/cascade/puploc" "$mod/LICENSE" "$PIGO_DIR/" &&
+			cp "$mod/testdata/sample.jpg" "$PIGO_DIR/../testdata/"
+	fi
+	[ -s "$FACE_API_DIR/model/face_recognition_model.bin" ] && return
+	command -v npm >/dev/null || die "npm is needed to fetch @vladmandic/face-api"
+	log "fetching @vladmandic/face-api@$FACE_API_VERSION with npm pack into $CACHE"
+	local tmp; tmp=$(mktemp -d)
+	(cd "$tmp" && npm pack --silent "@vladmandic/face-api@$FACE_API_VERSION" >"$tmp/pack.log" 2>&1 &&
+		tar -xzf vladmandic-face-api-$FACE_API_VERSION.tgz) || { rm -rf "$tmp"; die "npm pack of @vladmandic/face-api failed"; }
+	rm -rf "$(dirname "$FACE_API_DIR")" && mkdir -p "$(dirname "$FACE_API_DIR")"
+	mv "$tmp/package" "$FACE_API_DIR" && rm -rf "$tmp"
 }
 
 secret() { # secret NAME — generate once, never print
@@ -212,6 +240,7 @@ status() {
 
 case "${1:-}" in
 install) install ;;
+face-models) face_models ;;
 up) up ;;
 down) down ;;
 status) status ;;

@@ -26,6 +26,9 @@ const (
 	KindBank   = "bank"
 	KindOutlet = "outlet"
 	KindKiosk  = "kiosk"
+	// KindAdmin is a bureau administrator's console or service: operations over many
+	// citizens at once (face-match's 1:N search) that no counter or kiosk may make.
+	KindAdmin = "admin"
 )
 
 // signedChannels maps each channel that needs a signed caller to the caller kind that may

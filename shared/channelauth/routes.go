@@ -20,6 +20,9 @@ var presets = map[string][]string{
 		"POST loss-report /cards/{card}/loss",
 		"POST loss-report /cards/{card}/unlock",
 		"POST loss-report /cards/{card}/cancel",
+		"POST face-match /verify",
+		"POST face-match /enrolments",
+		"GET face-match /prechecks/{application}",
 	},
 	KindKiosk: {
 		"POST card-apply /applications",
@@ -35,6 +38,7 @@ var presets = map[string][]string{
 		"GET loss-report /blacklist",
 		"GET loss-report /blacklist/snapshot",
 		"GET loss-report /blacklist/{cardNo}",
+		"POST face-match /verify",
 	},
 	KindBank: {
 		"POST card-apply /applications",
@@ -52,10 +56,18 @@ var presets = map[string][]string{
 		"GET loss-report /blacklist/snapshot",
 		"GET loss-report /blacklist/{cardNo}",
 	},
+	// Administrators of the bureau: the library's upkeep and the 1:N search (audited).
+	KindAdmin: {
+		"POST face-match /identify",
+		"POST face-match /enrolments",
+		"DELETE face-match /enrolments/{person}",
+		"GET face-match /prechecks/{application}",
+		"POST face-match /index/snapshot",
+	},
 }
 
 // Routes returns the preset routes of a caller kind (nil for a kind without a preset).
 func Routes(kind string) []string { return slices.Clone(presets[kind]) }
 
 // Kinds lists the kinds that have presets.
-func Kinds() []string { return []string{KindOutlet, KindKiosk, KindBank} }
+func Kinds() []string { return []string{KindOutlet, KindKiosk, KindBank, KindAdmin} }

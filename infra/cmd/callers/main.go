@@ -10,7 +10,7 @@
 //	callers list
 //	callers local -dir .state/run/callers    (make run: the local outlet, kiosk and simulated bank)
 //
-// Without -route a caller of kind bank, outlet or kiosk gets its preset routes
+// Without -route a caller of kind bank, outlet, kiosk or admin gets its preset routes
 // (shared/channelauth). -new-key writes a fresh SM2 private key (PKCS#8 PEM, mode 600,
 // never overwritten) for development; real callers keep theirs in a UKey/HSM and hand in
 // only the public key.
@@ -82,7 +82,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	var do func(*env) error
 	switch cmd {
 	case "register":
-		kind := fl.String("kind", "", "bank, outlet, kiosk (preset routes) or another kind with -route")
+		kind := fl.String("kind", "", "bank, outlet, kiosk, admin (preset routes) or another kind with -route")
 		name := fl.String("name", "", "organisation or system name (never a person's)")
 		keyID := fl.String("key-id", "k1", "key id (a new id adds a key beside the old ones: rotation)")
 		pubFile := fl.String("public-key", "", "the caller's SM2 public key, PKIX PEM")
