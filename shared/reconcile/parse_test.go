@@ -133,7 +133,9 @@ func TestAlipay_GBKZipWithFooter(t *testing.T) {
 		}
 		return &rep
 	}
-	r := detail(func(s string) string { return strings.Replace(s, "商家实收共892.50元", "商家实收共892.51元", 1) })
+	r := detail(func(s string) string {
+		return strings.Replace(s, "商家实收共892.50元", "商家实收共892.51元", 1)
+	})
 	if r.Control.OK || r.Rows != 3 {
 		t.Errorf("wrong footer: %+v", r.Control)
 	}

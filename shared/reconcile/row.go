@@ -117,12 +117,12 @@ func (e LineError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.
 
 // Control is a file's own totals (footer or summary line) beside what was read.
 type Control struct {
-	Declared bool  `json:"declared"` // the file states totals
-	Count    int64 `json:"count"`    // rows the file declares
-	SumFen   int64 `json:"sumFen"`   // amount the file declares (net: pay minus refund where the file nets)
-	ReadRows int64 `json:"readRows"` // rows read
-	ReadFen  int64 `json:"readFen"`  // amount read, netted as the file nets it
-	OK       bool  `json:"ok"`       // declared totals equal what was read (true when nothing is declared)
+	Declared bool   `json:"declared"` // the file states totals
+	Count    int64  `json:"count"`    // rows the file declares
+	SumFen   int64  `json:"sumFen"`   // amount the file declares (net: pay minus refund where the file nets)
+	ReadRows int64  `json:"readRows"` // rows read
+	ReadFen  int64  `json:"readFen"`  // amount read, netted as the file nets it
+	OK       bool   `json:"ok"`       // declared totals equal what was read (true when nothing is declared)
 	Detail   string `json:"detail,omitempty"`
 }
 
