@@ -26,6 +26,9 @@ const (
 	KindBank   = "bank"
 	KindOutlet = "outlet"
 	KindKiosk  = "kiosk"
+	// KindStaff: a staff member's signed client (finance and operations of the bureau):
+	// speaks for no resident channel; reconcile serves its routes to this kind only.
+	KindStaff = "staff"
 )
 
 // signedChannels maps each channel that needs a signed caller to the caller kind that may

@@ -52,10 +52,22 @@ var presets = map[string][]string{
 		"GET loss-report /blacklist/snapshot",
 		"GET loss-report /blacklist/{cardNo}",
 	},
+	KindStaff: {
+		"POST reconcile /runs",
+		"GET reconcile /runs",
+		"GET reconcile /runs/{id}",
+		"GET reconcile /runs/{id}/summary",
+		"GET reconcile /runs/{id}/report",
+		"GET reconcile /discrepancies",
+		"GET reconcile /refunds",
+		"GET reconcile /refunds/{refundNo}",
+		"POST reconcile /refunds/{refundNo}/approve",
+		"POST reconcile /refunds/{refundNo}/reject",
+	},
 }
 
 // Routes returns the preset routes of a caller kind (nil for a kind without a preset).
 func Routes(kind string) []string { return slices.Clone(presets[kind]) }
 
 // Kinds lists the kinds that have presets.
-func Kinds() []string { return []string{KindOutlet, KindKiosk, KindBank} }
+func Kinds() []string { return []string{KindOutlet, KindKiosk, KindBank, KindStaff} }

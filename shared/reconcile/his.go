@@ -12,12 +12,13 @@ import (
 // docs/reconcile.md). UTF-8, comma-separated:
 //
 //	#HIS-SETTLEMENT v1,hospital=<id>,date=<yyyy-mm-dd>
-//	his_serial,order_no,visit_type,amount_fen,status,settled_at
-//	H20261203000001,P2026120300000001,outpatient,1250,settled,2026-12-03 09:41:07
+//	his_serial,order_no,pay_channel,visit_type,amount_fen,status,settled_at
+//	H20261203000001,P2026120300000001,wechat,outpatient,1250,settled,2026-12-03 09:41:07
 //	…
 //	#END,count=<rows>,sum_fen=<Σ amount_fen of settled rows − Σ of reversed rows>
 //
-// order_no is the platform's order number (系统订单号), the key; visit_type outpatient or
+// order_no is the platform's order number (系统订单号), the key; pay_channel the payment
+// channel (wechat, alipay, unionpay: a run reads the rows of its channel); visit_type outpatient or
 // inpatient; status settled (结算) or reversed (冲正/退费, a refund keyed by the platform's
 // refund number). The hospital id is the merchant.
 
@@ -26,8 +27,9 @@ var (
 	hisEnd  = regexp.MustCompile(`^#END,count=(\d+),sum_fen=(-?\d+)$`)
 )
 
-// ParseHIS reads a HIS settlement export and emits its rows.
-func ParseHIS(r io.Reader, out Emitter) (ParseReport, error) {
+// ParseHIS reads a HIS settlement export and emits the rows of payment channel channel
+// ("" for all). The totals check covers the whole file.
+func ParseHIS(r io.Reader, channel string, out Emitter) (ParseReport, error) {
 	rep := ParseReport{Format: "his-v1"}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -49,7 +51,7 @@ func ParseHIS(r io.Reader, out Emitter) (ParseReport, error) {
 			hospital = append([]byte(nil), m[1]...)
 			continue
 		case !header:
-			if string(l) != "his_serial,order_no,visit_type,amount_fen,status,settled_at" {
+			if string(l) != "his_serial,order_no,pay_channel,visit_type,amount_fen,status,settled_at" {
 				return rep, fmt.Errorf("line %d: not the HIS v1 column header", line)
 			}
 			header = true
@@ -70,10 +72,12 @@ func ParseHIS(r io.Reader, out Emitter) (ParseReport, error) {
 			continue
 		}
 		fs := bytes.Split(l, []byte(","))
-		if len(fs) != 6 {
-			rep.malformed(line, fmt.Sprintf("want 6 fields, got %d", len(fs)))
+		if len(fs) != 7 {
+			rep.malformed(line, fmt.Sprintf("want 7 fields, got %d", len(fs)))
 			continue
 		}
+		payChannel := string(fs[2])
+		fs = append(fs[:2], fs[3:]...)
 		amt, err := parseInt(fs[3])
 		t := timeField(fs[5])
 		row := Row{Line: line, Key: fs[1], Merchant: hospital, AmountFen: amt, Time: t, Status: StatusSuccess}
@@ -94,9 +98,12 @@ func ParseHIS(r io.Reader, out Emitter) (ParseReport, error) {
 			rep.malformed(line, "order_no, amount_fen or settled_at is not readable")
 			continue
 		}
-		rep.Rows++
+		rep.Control.ReadRows++
 		rep.Control.ReadFen += signed(row.Kind, amt)
-		out.Emit(&row)
+		if channel == "" || payChannel == channel {
+			rep.Rows++
+			out.Emit(&row)
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return rep, err
@@ -104,7 +111,6 @@ func ParseHIS(r io.Reader, out Emitter) (ParseReport, error) {
 	if !ended {
 		rep.malformed(line, "no #END line: the export may be cut short")
 	}
-	rep.Control.ReadRows = rep.Rows
 	rep.Control.check()
 	if !ended {
 		rep.Control.OK = false

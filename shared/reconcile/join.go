@@ -606,10 +606,14 @@ func (j *Join) Finish() *Result {
 			}
 		}
 	}
-	slices.SortFunc(res.Summary, func(a, b SummaryRow) int {
+	sortSummary(res.Summary)
+	return res
+}
+
+func sortSummary(s []SummaryRow) {
+	slices.SortFunc(s, func(a, b SummaryRow) int {
 		return cmp.Or(cmp.Compare(a.Merchant, b.Merchant), cmp.Compare(classIndex(a.Class), classIndex(b.Class)))
 	})
-	return res
 }
 
 // SortDiscrepancies puts discrepancies in their one deterministic order.

@@ -1,25 +1,36 @@
 package reconcile
 
 import (
+	"io"
 	"strings"
 	"testing"
 )
+
+// feedPlain feeds a plain file to j as side through feeders it closes.
+func feedPlain(j *Join, side Side, r io.Reader, workers int) (ParseReport, error) {
+	var fs []*Feeder
+	rep, err := FeedPlain(r, workers, func() Emitter { f := j.Feeder(side); fs = append(fs, f); return f })
+	for _, f := range fs {
+		f.Close()
+	}
+	return rep, err
+}
 
 func runPlain(t *testing.T, opt Options, platform, his, channel string) *Result {
 	t.Helper()
 	j := NewJoin(opt)
 	j.Begin(SidePlatform)
-	if _, err := FeedPlain(j, SidePlatform, strings.NewReader(platform), 2); err != nil {
+	if _, err := feedPlain(j, SidePlatform, strings.NewReader(platform), 2); err != nil {
 		t.Fatal(err)
 	}
 	if his != "" {
-		if _, err := FeedPlain(j, SideHIS, strings.NewReader(his), 1); err != nil {
+		if _, err := feedPlain(j, SideHIS, strings.NewReader(his), 1); err != nil {
 			t.Fatal(err)
 		}
 	}
 	j.End()
 	j.Begin(SideChannel)
-	rep, err := FeedPlain(j, SideChannel, strings.NewReader(channel), 2)
+	rep, err := feedPlain(j, SideChannel, strings.NewReader(channel), 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +119,7 @@ func TestJoin_ThreeWayAndCarried(t *testing.T) {
 func TestFeedPlain_MalformedLineIsReportedAndTheRestRead(t *testing.T) {
 	j := NewJoin(Options{})
 	j.Begin(SidePlatform)
-	rep, err := FeedPlain(j, SidePlatform, strings.NewReader("A,1,SUCCESS,2026-12-03 10:00:00\nB,x,SUCCESS,2026-12-03 10:00:00\nC,3,SUCCESS,1700000000\n"), 2)
+	rep, err := feedPlain(j, SidePlatform, strings.NewReader("A,1,SUCCESS,2026-12-03 10:00:00\nB,x,SUCCESS,2026-12-03 10:00:00\nC,3,SUCCESS,1700000000\n"), 2)
 	j.End()
 	if err != nil || rep.Rows != 2 || len(rep.Malformed) != 1 || rep.Malformed[0].Line != 2 {
 		t.Fatalf("%+v %v", rep, err)

@@ -202,9 +202,9 @@ func TestUnionPayZM_GBKNameDoesNotShiftColumns(t *testing.T) {
 
 func TestHIS_FooterAndMalformed(t *testing.T) {
 	var b bytes.Buffer
-	_ = WriteHIS(&b, "dg-clinic-01", day, sampleRows())
+	_ = WriteHIS(&b, "dg-clinic-01", "wechat", day, sampleRows())
 	var rows []got
-	rep, err := ParseHIS(bytes.NewReader(b.Bytes()), collect(&rows))
+	rep, err := ParseHIS(bytes.NewReader(b.Bytes()), "wechat", collect(&rows))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,11 @@ func TestHIS_FooterAndMalformed(t *testing.T) {
 	bad := strings.Replace(b.String(), "sum_fen=89000", "sum_fen=89001", 1)
 	bad = strings.Replace(bad, ",88000,", ",-,", 1)
 	rows = nil
-	rep, _ = ParseHIS(strings.NewReader(bad), collect(&rows))
+	if rep, _ := ParseHIS(bytes.NewReader(b.Bytes()), "alipay", collect(&rows)); len(rows) != 0 || !rep.Control.OK {
+		t.Errorf("another channel's rows: want none emitted, the file's totals checked: %+v", rep)
+	}
+	rows = nil
+	rep, _ = ParseHIS(strings.NewReader(bad), "", collect(&rows))
 	if rep.Control.OK || len(rows) != 2 || len(rep.Malformed) != 1 || rep.Malformed[0].Line != 4 {
 		t.Errorf("%+v", rep)
 	}

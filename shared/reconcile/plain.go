@@ -22,23 +22,18 @@ import (
 // PlainChunk is the size of the pieces a plain file is cut into for parallel parsing.
 const PlainChunk = 8 << 20
 
-// FeedPlain parses a plain file with workers goroutines (default GOMAXPROCS) and feeds
-// its rows to j as side. Chunks are cut at line ends, so each worker parses whole lines;
-// line numbers stay exact.
-func FeedPlain(j *Join, side Side, r io.Reader, workers int) (ParseReport, error) {
+// FeedPlain parses a plain file with workers goroutines (default GOMAXPROCS), each
+// emitting to an Emitter of its own from newEmitter (the caller closes them). Chunks are
+// cut at line ends, so each worker parses whole lines; line numbers stay exact.
+func FeedPlain(r io.Reader, workers int, newEmitter func() Emitter) (ParseReport, error) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	rep := ParseReport{Format: "plain"}
-	feeders := make([]*Feeder, workers)
+	feeders := make([]Emitter, workers)
 	for i := range feeders {
-		feeders[i] = j.Feeder(side)
+		feeders[i] = newEmitter()
 	}
-	defer func() {
-		for _, f := range feeders {
-			f.Close()
-		}
-	}()
 	type result struct {
 		rows int64
 		bad  []LineError
@@ -133,7 +128,7 @@ func isPlainHeader(data []byte, nl int) bool {
 	return bytes.HasPrefix(h, []byte("txn_id,")) || bytes.HasPrefix(h, []byte("key,"))
 }
 
-func parsePlainPiece(data []byte, line int64, f *Feeder) (rows int64, bad []LineError) {
+func parsePlainPiece(data []byte, line int64, f Emitter) (rows int64, bad []LineError) {
 	var r Row
 	var fields [6][]byte
 	for len(data) > 0 {

@@ -191,11 +191,12 @@ func WriteUnionPayZM(w io.Writer, rows []StatementRow) error {
 	return nil
 }
 
-// WriteHIS writes a HIS settlement export (the format his.go documents).
-func WriteHIS(w io.Writer, hospital string, day time.Time, rows []StatementRow) error {
+// WriteHIS writes a HIS settlement export (the format his.go documents); the rows were
+// paid through payChannel.
+func WriteHIS(w io.Writer, hospital, payChannel string, day time.Time, rows []StatementRow) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "#HIS-SETTLEMENT v1,hospital=%s,date=%s\n", hospital, day.In(China).Format("2006-01-02"))
-	b.WriteString("his_serial,order_no,visit_type,amount_fen,status,settled_at\n")
+	b.WriteString("his_serial,order_no,pay_channel,visit_type,amount_fen,status,settled_at\n")
 	var sum int64
 	for i, r := range rows {
 		st := "settled"
@@ -203,7 +204,8 @@ func WriteHIS(w io.Writer, hospital string, day time.Time, rows []StatementRow) 
 			st = "reversed"
 		}
 		sum += signed(r.Kind, r.AmountFen)
-		fmt.Fprintf(&b, "H%s%06d,%s,outpatient,%d,%s,%s\n", day.In(China).Format("20060102"), i, r.Key, r.AmountFen, st, cst(r.Time))
+		fmt.Fprintf(&b, "H%s%06d,%s,%s,outpatient,%d,%s,%s\n", day.In(China).Format("20060102"), i, r.Key, payChannel, r.AmountFen, st,
+			cst(r.Time))
 	}
 	fmt.Fprintf(&b, "#END,count=%d,sum_fen=%d\n", len(rows), sum)
 	_, err := io.WriteString(w, b.String())
