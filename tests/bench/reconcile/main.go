@@ -176,7 +176,7 @@ func generate(dir string, n int) (map[string]int64, error) {
 		buf = append(buf, ',')
 		buf = append(buf, status...)
 		buf = append(buf, ',')
-		buf = day.Add(time.Duration(sec) * time.Second).AppendFormat(buf, "2006-01-02 15:04:05")
+		buf = day.Add(time.Duration(sec)*time.Second).AppendFormat(buf, "2006-01-02 15:04:05")
 		buf = append(buf, '\n')
 		w.Write(buf)
 	}
