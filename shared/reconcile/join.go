@@ -270,9 +270,10 @@ const (
 )
 
 // entry is one key in a partition's table: the platform's and HIS's view of it, and
-// whether the channel has been seen.
+// whether the channel has been seen. It is one 64-byte cache line, with keys of up to
+// inlineKey bytes (order numbers are) inside it, so a lookup costs the slot and this
+// line; longer keys live in the arena.
 type entry struct {
-	hash     uint64
 	pAmt     int64
 	hAmt     int64
 	time     int64
@@ -282,7 +283,10 @@ type entry struct {
 	kind     Kind
 	pStatus  Status
 	flags    uint8
+	inline   [inlineKey]byte
 }
+
+const inlineKey = 29
 
 const (
 	chunkBits  = 16
@@ -319,6 +323,9 @@ func newPartition(j *Join, expect int) *partition {
 func (p *partition) entry(i uint32) *entry { return &p.entries[i>>chunkBits][i&(1<<chunkBits-1)] }
 
 func (p *partition) key(e *entry) []byte {
+	if e.keyLen <= inlineKey {
+		return e.inline[:e.keyLen]
+	}
 	c := p.arena[e.keyOff>>arenaBits]
 	o := e.keyOff & (arenaChunk - 1)
 	return c[o : o+uint32(e.keyLen)]
@@ -335,7 +342,7 @@ func (p *partition) find(h uint64, key []byte) (slot uint64, e *entry) {
 		}
 		if s>>32 == tag {
 			e := p.entry(uint32(s) - 1)
-			if e.hash == h && bytes.Equal(p.key(e), key) {
+			if int(e.keyLen) == len(key) && bytes.Equal(p.key(e), key) {
 				return i, e
 			}
 		}
@@ -353,7 +360,12 @@ func (p *partition) insert(slot uint64, h uint64, key []byte) *entry {
 		p.entries = append(p.entries, make([]entry, 1<<chunkBits))
 	}
 	e := p.entry(idx)
-	*e = entry{hash: h, keyLen: uint16(len(key)), keyOff: p.store(key)}
+	*e = entry{keyLen: uint16(len(key))}
+	if len(key) <= inlineKey {
+		copy(e.inline[:], key)
+	} else {
+		e.keyOff = p.store(key)
+	}
 	p.slots[slot] = h>>32<<32 | uint64(idx+1)
 	p.n++
 	return e
@@ -374,7 +386,7 @@ func (p *partition) grow() {
 	slots := make([]uint64, 2*len(p.slots))
 	mask := uint64(len(slots) - 1)
 	for i := 0; i < p.n; i++ {
-		h := p.entry(uint32(i)).hash
+		h := maphash.Bytes(p.j.seed, p.key(p.entry(uint32(i)))) // growing is rare: tables are sized from ExpectRows
 		j := h & mask
 		for slots[j] != 0 {
 			j = (j + 1) & mask
