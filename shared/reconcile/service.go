@@ -523,13 +523,13 @@ func RefundNo(channel, key string) string {
 //	                           next day's run [10]
 //	reconcile_notify_max       DiscrepancyFound events per run at most [100]
 //	reconcile_spill_rows       ledger rows above which a day is joined in spilled parts
-//	                           [20000000]
+//	                           [15000000]
 //	card_status_codes          the bank file's status codes, as shared/card reads them
 func LoadConfig(e *envconf.Env) (Config, error) {
 	c := Config{
 		PendingMinutes: e.Int("reconcile_pending_minutes", 10, 0, 720),
 		NotifyMax:      e.Int("reconcile_notify_max", 100, 1, 100000),
-		SpillRows:      e.Int("reconcile_spill_rows", 20_000_000, 1000, 1<<31-1),
+		SpillRows:      e.Int("reconcile_spill_rows", 15_000_000, 1000, 1<<31-1),
 	}
 	for _, ch := range strings.Split(e.String("reconcile_channels", strings.Join(Channels, ",")), ",") {
 		ch = strings.TrimSpace(ch)
