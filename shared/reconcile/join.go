@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"unsafe"
 )
 
 // Class is the outcome of matching one key.
@@ -305,6 +306,7 @@ type partition struct {
 	entries [][]entry // chunks of 1<<chunkBits, so growing never copies entries either
 	arena   [][]byte
 	out     []Discrepancy
+	frees   []func()    // bigAlloc regions of the slots and entries
 	sum     [][]counter // [merchant][class]
 	totals  Totals
 	touched uint64 // keeps the touching loads in run from being optimised away
@@ -317,7 +319,31 @@ func newPartition(j *Join, expect int) *partition {
 	for float64(size)*0.7 < float64(expect) {
 		size *= 2
 	}
-	return &partition{j: j, slots: make([]uint64, size), mask: uint64(size - 1)}
+	p := &partition{j: j, mask: uint64(size - 1)}
+	p.slots = p.uint64s(size)
+	return p
+}
+
+func (p *partition) uint64s(n int) []uint64 {
+	b, free := bigAlloc(n * 8)
+	p.frees = append(p.frees, free)
+	return unsafe.Slice((*uint64)(unsafe.Pointer(&b[0])), n)
+}
+
+func (p *partition) entryChunk() []entry {
+	const n = 1 << chunkBits
+	b, free := bigAlloc(n * int(unsafe.Sizeof(entry{})))
+	p.frees = append(p.frees, free)
+	return unsafe.Slice((*entry)(unsafe.Pointer(&b[0])), n)
+}
+
+// release returns the table's memory; the partition is unusable after.
+func (p *partition) release() {
+	p.slots, p.entries, p.arena = nil, nil, nil
+	for _, f := range p.frees {
+		f()
+	}
+	p.frees = nil
 }
 
 func (p *partition) entry(i uint32) *entry { return &p.entries[i>>chunkBits][i&(1<<chunkBits-1)] }
@@ -357,7 +383,7 @@ func (p *partition) insert(slot uint64, h uint64, key []byte) *entry {
 	}
 	idx := uint32(p.n)
 	if int(idx>>chunkBits) == len(p.entries) {
-		p.entries = append(p.entries, make([]entry, 1<<chunkBits))
+		p.entries = append(p.entries, p.entryChunk())
 	}
 	e := p.entry(idx)
 	*e = entry{keyLen: uint16(len(key))}
@@ -383,7 +409,11 @@ func (p *partition) store(key []byte) uint32 {
 }
 
 func (p *partition) grow() {
-	slots := make([]uint64, 2*len(p.slots))
+	old := p.frees
+	p.frees = nil
+	slots := p.uint64s(2 * len(p.slots))
+	p.frees = append(p.frees, old[1:]...) // the old slots were the first region
+	defer old[0]()
 	mask := uint64(len(slots) - 1)
 	for i := 0; i < p.n; i++ {
 		h := maphash.Bytes(p.j.seed, p.key(p.entry(uint32(i)))) // growing is rare: tables are sized from ExpectRows
@@ -622,7 +652,7 @@ func (j *Join) Finish() *Result {
 				acc[c].fen += cs[c].fen
 			}
 		}
-		p.entries, p.arena, p.slots = nil, nil, nil
+		p.release()
 	}
 	SortDiscrepancies(res.Discrepancies)
 	for m, cs := range sums {
@@ -640,6 +670,14 @@ func sortSummary(s []SummaryRow) {
 	slices.SortFunc(s, func(a, b SummaryRow) int {
 		return cmp.Or(cmp.Compare(a.Merchant, b.Merchant), cmp.Compare(classIndex(a.Class), classIndex(b.Class)))
 	})
+}
+
+// Close releases the join's tables without finishing it (a run that failed midway);
+// Finish releases them itself. Safe to call twice.
+func (j *Join) Close() {
+	for _, p := range j.parts {
+		p.release()
+	}
 }
 
 // SortDiscrepancies puts discrepancies in their one deterministic order.

@@ -388,6 +388,7 @@ func (s *Service) cardCodes() card.Codes {
 // joinInMemory runs the three phases on one Join.
 func joinInMemory(ctx context.Context, opt Options, in *runInputs) (*Result, error) {
 	j := NewJoin(opt)
+	defer j.Close()
 	if err := phase(ctx, j, SidePlatform, in.build); err != nil {
 		return nil, err
 	}

@@ -180,6 +180,7 @@ func joinParts(ctx context.Context, opt Options, set *spillSet) (*Result, error)
 			return nil, err
 		}
 		j := NewJoin(opt)
+		defer j.Close() // a no-op once Finish has released the part
 		for _, build := range []bool{true, false} {
 			begin := SideChannel
 			if build {
