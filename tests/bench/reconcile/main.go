@@ -39,6 +39,7 @@ func main() {
 	dir := flag.String("dir", "", "data directory (default: a temporary one, removed afterwards)")
 	engine := flag.String("engine", "", "run one engine (child mode): go, duckdb, pg")
 	engines := flag.String("engines", "go,duckdb,pg", "engines to run")
+	reuse := flag.Bool("reuse", false, "reuse the files of an earlier run in -dir (same -n)")
 	flag.Parse()
 	if *engine != "" {
 		out, err := runEngine(*engine, *dir, *n)
@@ -59,9 +60,18 @@ func main() {
 		*dir = d
 	}
 	t0 := time.Now()
-	injected, err := generate(*dir, *n)
-	if err != nil {
-		fail(err)
+	var injected map[string]int64
+	manifest := filepath.Join(*dir, fmt.Sprintf("injected-%d.json", *n))
+	if b, err := os.ReadFile(manifest); *reuse && err == nil && json.Unmarshal(b, &injected) == nil {
+		fmt.Println("reusing the files in", *dir)
+	} else {
+		if injected, err = generate(*dir, *n); err != nil {
+			fail(err)
+		}
+		b, _ := json.Marshal(injected)
+		if err := os.WriteFile(manifest, b, 0o644); err != nil {
+			fail(err)
+		}
 	}
 	st, _ := os.Stat(filepath.Join(*dir, "platform.csv"))
 	fmt.Printf("reconcile bench: %d platform rows, %d channel rows, %.0f MB per file, generated in %.1f s; injected %v\n",
