@@ -442,3 +442,48 @@ func dieMidRun(t *testing.T) {
 		Actor: "staff-fin-01", RequestID: "req-kill-child"})
 	t.Fatalf("the run should not have returned: %v", err)
 }
+
+// 银社对账: the bank's card-status file against the platform's cards, with a malformed
+// line that is reported while the rest is reconciled.
+func TestReconcile_CardStatusAgainstTheBank(t *testing.T) {
+	env := testenv.Load(t)
+	dsn := env.NewDatabase(t)
+	pool := env.Pool(t, dsn)
+	ctx := context.Background()
+	c := s3Client(t, env)
+	for _, cd := range []struct{ no, status string }{{"A00000001", "normal"}, {"A00000002", "formal_loss"}, {"A00000003", "normal"}} {
+		if _, err := pool.Exec(ctx, `INSERT INTO cards (card_id, card_no, status, status_since) VALUES ($1, $2, $3, now())`,
+			"card-"+cd.no, cd.no, cd.status); err != nil {
+			t.Fatal(err)
+		}
+	}
+	day := time.Date(2026, 1, 16, 0, 0, 0, 0, reconcile.China)
+	cleanPrefix(t, c, "cards/2026-01-16/")
+	file := "H|SIMBANK|20260116\nD|A00000001|1|2026-01-16 01:00:00\nD|A00000002|4|2026-01-16 01:00:00\nD|A00000004|1|2026-01-16 01:00:00\nD|A00000005|?|x\nT|4\n"
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(reconcile.StatementBucket), Key: aws.String("cards/2026-01-16/status.txt"),
+		Body: strings.NewReader(file)}); err != nil {
+		t.Fatal(err)
+	}
+	svc := service(t, env, pool)
+	run, err := svc.Run(ctx, reconcile.RunRequest{Channel: "cards", Date: day.Format(time.DateOnly), Trigger: reconcile.TriggerManual,
+		Actor: "staff-fin-01"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Status != "succeeded" || run.ControlsOK == nil || *run.ControlsOK || run.Counts["matched"] != 1 ||
+		!strings.Contains(string(*run.Manifest), `"line": 5`) {
+		t.Fatalf("run: %+v %s", run, *run.Manifest)
+	}
+	ds, _, err := svc.Discrepancies(ctx, reconcile.DiscrepancyFilter{RunID: run.RunID}, reconcile.Page{Number: 1, Size: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range ds {
+		got = append(got, d.Class+":"+d.Key+":"+d.PlatformStatus+"/"+d.ChannelStatus)
+	}
+	want := []string{"long:A00000004:/normal", "short:A00000003:normal/", "status-mismatch:A00000002:formal_loss/temporary_loss"}
+	if !slices.Equal(got, want) {
+		t.Errorf("want %v, got %v", want, got)
+	}
+}

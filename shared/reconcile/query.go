@@ -97,7 +97,7 @@ type RunFilter struct {
 
 // Runs lists runs, newest business date first.
 func (s *Service) Runs(ctx context.Context, f RunFilter, page Page) ([]Run, int64, error) {
-	where := ` WHERE ($1 = '' OR r.channel = $1) AND ($2 = '' OR r.biz_date = $2::date) AND ($3 = '' OR r.status = $3)
+	where := ` WHERE ($1 = '' OR r.channel = $1) AND ($2 = '' OR r.biz_date = NULLIF($2, '')::date) AND ($3 = '' OR r.status = $3)
 		AND (NOT $4 OR c.run_id IS NOT NULL)`
 	args := []any{f.Channel, f.Date, f.Status, f.CurrentOnly}
 	var total int64
@@ -175,7 +175,7 @@ func (s *Service) Discrepancies(ctx context.Context, f DiscrepancyFilter, page P
 		from += ` AND d.run_id = $3`
 		args = append(args, f.RunID)
 	} else {
-		from += ` AND d.run_id IN (SELECT run_id FROM recon_current WHERE ($3 = '' OR channel = $3) AND ($4 = '' OR biz_date = $4::date))`
+		from += ` AND d.run_id IN (SELECT run_id FROM recon_current WHERE ($3 = '' OR channel = $3) AND ($4 = '' OR biz_date = NULLIF($4, '')::date))`
 		args = append(args, f.Channel, f.Date)
 	}
 	var total int64
