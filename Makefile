@@ -11,7 +11,8 @@ TEST_REDIS_PORT ?= 56380
 TEST_MINIO_PORT ?= 59010
 TEST_PORTS := SSCARD_STATE=$(TEST_STATE) SSCARD_PG_PORT=$(TEST_PG_PORT) SSCARD_REDIS_PORT=$(TEST_REDIS_PORT) SSCARD_MINIO_PORT=$(TEST_MINIO_PORT)
 
-.PHONY: help run stop status build test unit integration services-test services-test-down bench bench-face fuzz \
+.PHONY: help run stop status build test unit integration services-test services-test-down bench fuzz \
+        bench-face bench-reconcile bench-sms bench-photoaudit bench-kiosk bench-edge bench-events edge \
         vet fmt knative schemas dockerfiles faas-template audit-verify bootstrap clean
 
 help:
@@ -100,6 +101,14 @@ bench:
 FACE_N ?= 1000000
 bench-face:
 	@infra/scripts/services.sh face-models && nice $(GO) run ./tests/bench/face -n $(FACE_N)
+# Reconciliation: the job's join against DuckDB and PostgreSQL 15 on the same generated
+# files (RECON_N rows each; 10M takes about 1.3 GB of disk in a temporary directory).
+RECON_N ?= 10000000
+bench-reconcile:
+	@$(TEST_PORTS) infra/scripts/services.sh up || exit 1; \
+	trap '$(TEST_PORTS) infra/scripts/services.sh down' EXIT; \
+	set -a; source $(TEST_STATE)/env; set +a; \
+	cd tests/bench/reconcile && $(GO) run . -n $(RECON_N)
 
 # Walks the audit chain of the make run database and reports the first broken link.
 audit-verify:

@@ -90,10 +90,15 @@ const (
 	DiscrepancyShort          DiscrepancyKind = "short"           // 短款: platform record without money at the bank
 	DiscrepancyAmountMismatch DiscrepancyKind = "amount-mismatch" // both sides have it, amounts differ
 	DiscrepancyStatusMismatch DiscrepancyKind = "status-mismatch" // both sides have it, success/failure differs
+	DiscrepancyDuplicate      DiscrepancyKind = "duplicate"       // the same transaction twice in one source
+	DiscrepancyHISMissing     DiscrepancyKind = "his-missing"     // money taken, no HIS settlement: a refund is requested
+	DiscrepancyHISExtra       DiscrepancyKind = "his-extra"       // the HIS settled what the platform has no record of
+	DiscrepancyHISAmount      DiscrepancyKind = "his-amount-mismatch"
 )
 
 func (DiscrepancyKind) Values() []string {
-	return []string{"long", "short", "amount-mismatch", "status-mismatch"}
+	return []string{"long", "short", "amount-mismatch", "status-mismatch", "duplicate", "his-missing", "his-extra",
+		"his-amount-mismatch"}
 }
 func (k DiscrepancyKind) Valid() bool { return slices.Contains(k.Values(), string(k)) }
 

@@ -8,5 +8,5 @@ import (
 )
 
 func main() {
-	runtime.Main("reconcile", platform.Needs{Postgres: true, ObjectStore: true}, New)
+	runtime.Main("reconcile", platform.Needs{Postgres: true, Redis: true, ObjectStore: true}, New)
 }

@@ -56,6 +56,18 @@ var presets = map[string][]string{
 		"GET loss-report /blacklist/snapshot",
 		"GET loss-report /blacklist/{cardNo}",
 	},
+	KindStaff: {
+		"POST reconcile /runs",
+		"GET reconcile /runs",
+		"GET reconcile /runs/{id}",
+		"GET reconcile /runs/{id}/summary",
+		"GET reconcile /runs/{id}/report",
+		"GET reconcile /discrepancies",
+		"GET reconcile /refunds",
+		"GET reconcile /refunds/{refundNo}",
+		"POST reconcile /refunds/{refundNo}/approve",
+		"POST reconcile /refunds/{refundNo}/reject",
+	},
 	// Administrators of the bureau: the library's upkeep and the 1:N search (audited).
 	KindAdmin: {
 		"POST face-match /identify",
@@ -70,4 +82,4 @@ var presets = map[string][]string{
 func Routes(kind string) []string { return slices.Clone(presets[kind]) }
 
 // Kinds lists the kinds that have presets.
-func Kinds() []string { return []string{KindOutlet, KindKiosk, KindBank, KindAdmin} }
+func Kinds() []string { return []string{KindOutlet, KindKiosk, KindBank, KindStaff, KindAdmin} }
