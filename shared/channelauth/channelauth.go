@@ -26,6 +26,9 @@ const (
 	KindBank   = "bank"
 	KindOutlet = "outlet"
 	KindKiosk  = "kiosk"
+	// KindStaff: the bureau's own staff systems (admin consoles, report desks). They speak
+	// for no resident channel; what they may do is exactly their routes.
+	KindStaff = "staff"
 )
 
 // signedChannels maps each channel that needs a signed caller to the caller kind that may

@@ -36,6 +36,14 @@ var presets = map[string][]string{
 		"GET loss-report /blacklist/snapshot",
 		"GET loss-report /blacklist/{cardNo}",
 	},
+	// Staff: the masked overdue photo-audit query and export and the calendar read. Full
+	// names and ID numbers (GET photo-audit-alert /overdue/export/full) and calendar changes
+	// (PUT, DELETE photo-audit-alert /calendar/{date}) are granted by naming them.
+	KindStaff: {
+		"GET photo-audit-alert /overdue",
+		"GET photo-audit-alert /overdue/export",
+		"GET photo-audit-alert /calendar",
+	},
 	KindBank: {
 		"POST card-apply /applications",
 		"GET card-apply /applications/{id}",
@@ -58,4 +66,4 @@ var presets = map[string][]string{
 func Routes(kind string) []string { return slices.Clone(presets[kind]) }
 
 // Kinds lists the kinds that have presets.
-func Kinds() []string { return []string{KindOutlet, KindKiosk, KindBank} }
+func Kinds() []string { return []string{KindOutlet, KindKiosk, KindBank, KindStaff} }
