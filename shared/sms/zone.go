@@ -1,6 +1,6 @@
 package sms
 
-import "time"
+import "github.com/sscard/platform/events"
 
 // ChinaTime is UTC+8, the time of every carrier timestamp and of the daily report.
-var ChinaTime = time.FixedZone("CST", 8*3600)
+var ChinaTime = events.ChinaTime
