@@ -117,3 +117,10 @@ faas-template:
 
 clean:
 	rm -rf build template
+
+# Sustained CMPP submit rate: our client against gocmpp's raw loops, same simulator, same
+# run (floor: ours >= 0.8x the faster gocmpp loop). Needs no services.
+bench-sms:
+	$(GO) run ./tests/bench/sms -duration $(SMS_BENCH_DURATION)
+
+SMS_BENCH_DURATION ?= 5s

@@ -107,10 +107,13 @@ func Open(env *envconf.Env, sec secrets.Reader, log *slog.Logger, onReport Repor
 			env.Fail(key("protocol"), fmt.Sprintf("protocol %q is not built yet (cmpp is)", protocol))
 			continue
 		}
-		out[ch] = &Client{carrier: carrier, Link: link.New(proto, cfg)}
+		out[ch] = NewClient(carrier, link.New(proto, cfg))
 	}
 	if err := env.Err(); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
+
+// NewClient wraps a link client as the gateway of carrier.
+func NewClient(carrier events.SMSCarrier, l *link.Client) *Client { return &Client{carrier: carrier, Link: l} }
