@@ -70,7 +70,8 @@ func newRig(t *testing.T) *rig {
 
 func (r *rig) consume(t *testing.T, typ events.Type, data any) error {
 	t.Helper()
-	ev, err := events.New(typ, "/functions/test", "s", data)
+	src := map[events.Type]string{events.SMSRequested: "/functions/card-apply", events.DiscrepancyFound: "/functions/reconcile"}[typ]
+	ev, err := events.New(typ, src, "s", data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +264,7 @@ func TestSMS_VerificationCodesLimitsAndAttempts(t *testing.T) {
 	r := newRig(t)
 	ctx := context.Background()
 	var sent []string
-	codes := &sms.Codes{Redis: r.rdb, Service: r.svc, Limits: sms.CodeLimits{Interval: 300 * time.Millisecond, PerDay: 3,
+	codes := &sms.Codes{Redis: r.rdb, Service: r.svc, Limits: sms.CodeLimits{Interval: 1500 * time.Millisecond, PerDay: 3,
 		TTL: time.Minute, MaxAttempts: 3, Digits: 6}}
 	phone := fmt.Sprintf("1391%07d", time.Now().UnixNano()%10_000_000) // fresh limits per run
 	client := "h5/" + phone
@@ -294,7 +295,7 @@ func TestSMS_VerificationCodesLimitsAndAttempts(t *testing.T) {
 		t.Fatalf("used code again: %v", err)
 	}
 	// Attempts: three wrong tries void the code.
-	time.Sleep(350 * time.Millisecond)
+	time.Sleep(1600 * time.Millisecond)
 	if _, err := codes.Issue(ctx, sms.CodeRequest{Phone: phone, Purpose: "change-phone", Client: client}); err != nil {
 		t.Fatal(err)
 	}
@@ -308,11 +309,11 @@ func TestSMS_VerificationCodesLimitsAndAttempts(t *testing.T) {
 		t.Fatalf("right code after lock: %v", err)
 	}
 	// Day limit: the third code is the last of the day.
-	time.Sleep(350 * time.Millisecond)
+	time.Sleep(1600 * time.Millisecond)
 	if _, err := codes.Issue(ctx, sms.CodeRequest{Phone: phone, Purpose: "change-phone", Client: client}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(350 * time.Millisecond)
+	time.Sleep(1600 * time.Millisecond)
 	if _, err := codes.Issue(ctx, sms.CodeRequest{Phone: phone, Purpose: "change-phone", Client: client}); !errors.As(err, &p) || p.Status != 429 {
 		t.Fatalf("fourth code of the day: %v", err)
 	}
