@@ -59,43 +59,10 @@ const MaxPacket = 4096
 // Header is 12 octets: total length, command id, sequence id.
 const headerLen = 12
 
-func header(b *bytes.Buffer, cmd, seq uint32) {
-	b.Write(make([]byte, 4)) // length, filled in by finish
-	_ = binary.Write(b, binary.BigEndian, cmd)
-	_ = binary.Write(b, binary.BigEndian, seq)
-}
-
-func finish(b *bytes.Buffer) []byte {
-	p := b.Bytes()
-	binary.BigEndian.PutUint32(p, uint32(len(p)))
-	return p
-}
-
-func octets(b *bytes.Buffer, s string, n int) {
-	f := make([]byte, n)
-	copy(f, s)
-	b.Write(f)
-}
-
-// cstr reads a NUL-padded fixed field.
-func cstr(b []byte) string {
-	if i := bytes.IndexByte(b, 0); i >= 0 {
-		b = b[:i]
-	}
-	return string(b)
-}
-
-// Timestamp is the MMDDHHMMSS login timestamp of t (China time).
-func Timestamp(t time.Time) (uint32, string) {
-	s := t.In(sms.ChinaTime).Format("0102150405")
-	n, _ := strconv.ParseUint(s, 10, 32)
-	return uint32(n), s
-}
-
 // Authenticator is AuthenticatorSource = MD5(Source_Addr + 9×NUL + secret + timestamp).
 func Authenticator(account, secret string, ts uint32) [16]byte {
 	var b bytes.Buffer
-	octets(&b, account, 6)
+	link.Octets(&b, account, 6)
 	b.Write(make([]byte, 9))
 	b.WriteString(secret)
 	fmt.Fprintf(&b, "%010d", ts)
@@ -104,15 +71,15 @@ func Authenticator(account, secret string, ts uint32) [16]byte {
 
 // ConnectPacket is CMPP_CONNECT.
 func ConnectPacket(seq uint32, account, secret string, version byte, at time.Time) []byte {
-	ts, _ := Timestamp(at)
+	ts, _ := link.Timestamp(at)
 	var b bytes.Buffer
-	header(&b, Connect, seq)
-	octets(&b, account, 6)
+	link.Header(&b, Connect, seq)
+	link.Octets(&b, account, 6)
 	auth := Authenticator(account, secret, ts)
 	b.Write(auth[:])
 	b.WriteByte(version)
 	_ = binary.Write(&b, binary.BigEndian, ts)
-	return finish(&b)
+	return link.Finish(&b)
 }
 
 // Login is a parsed CMPP_CONNECT (server side).
@@ -132,7 +99,7 @@ func ParseConnect(p []byte) (Login, error) {
 	var l Login
 	l.Seq = binary.BigEndian.Uint32(p[8:])
 	body := p[headerLen:]
-	l.Account = cstr(body[:6])
+	l.Account = link.CStr(body[:6])
 	copy(l.Auth[:], body[6:22])
 	l.Version = body[22]
 	l.Timestamp = binary.BigEndian.Uint32(body[23:])
@@ -143,7 +110,7 @@ func ParseConnect(p []byte) (Login, error) {
 // AuthenticatorISMG = MD5(status + AuthenticatorSource + secret), version.
 func ConnectRespPacket(seq uint32, version byte, status uint32, authSrc [16]byte, secret string) []byte {
 	var b bytes.Buffer
-	header(&b, ConnectResp, seq)
+	link.Header(&b, ConnectResp, seq)
 	var st bytes.Buffer
 	if version >= V30 {
 		_ = binary.Write(&st, binary.BigEndian, status)
@@ -154,7 +121,7 @@ func ConnectRespPacket(seq uint32, version byte, status uint32, authSrc [16]byte
 	ism := md5.Sum(append(append(st.Bytes(), authSrc[:]...), secret...))
 	b.Write(ism[:])
 	b.WriteByte(version)
-	return finish(&b)
+	return link.Finish(&b)
 }
 
 // SubmitFields are the parts of CMPP_SUBMIT the platform sets or the simulator reads.
@@ -181,30 +148,30 @@ func SubmitPacket(seq uint32, v byte, f SubmitFields) ([]byte, error) {
 	}
 	var b bytes.Buffer
 	b.Grow(200 + len(f.Content) + termLen*len(f.Dest))
-	header(&b, Submit, seq)
+	link.Header(&b, Submit, seq)
 	b.Write(make([]byte, 8)) // Msg_Id, set by the gateway
 	b.WriteByte(byte(f.PkTotal))
 	b.WriteByte(byte(f.PkNumber))
 	b.WriteByte(boolByte(f.Report))
 	b.WriteByte(1) // Msg_level
-	octets(&b, f.ServiceID, 10)
+	link.Octets(&b, f.ServiceID, 10)
 	b.WriteByte(0)          // Fee_UserType: charge the destination (free notice: FeeType 01)
-	octets(&b, "", termLen) // Fee_terminal_Id
+	link.Octets(&b, "", termLen) // Fee_terminal_Id
 	if v >= V30 {
 		b.WriteByte(0) // Fee_terminal_type
 	}
 	b.WriteByte(0) // TP_pId
 	b.WriteByte(boolByte(f.UDHI))
 	b.WriteByte(f.Format)
-	octets(&b, f.MsgSrc, 6)
-	octets(&b, "01", 2) // FeeType 01: free
-	octets(&b, "0", 6)  // FeeCode
-	octets(&b, "", 17)  // ValId_Time: the gateway's default
-	octets(&b, "", 17)  // At_Time: now
-	octets(&b, f.SrcID, 21)
+	link.Octets(&b, f.MsgSrc, 6)
+	link.Octets(&b, "01", 2) // FeeType 01: free
+	link.Octets(&b, "0", 6)  // FeeCode
+	link.Octets(&b, "", 17)  // ValId_Time: the gateway's default
+	link.Octets(&b, "", 17)  // At_Time: now
+	link.Octets(&b, f.SrcID, 21)
 	b.WriteByte(byte(len(f.Dest)))
 	for _, d := range f.Dest {
-		octets(&b, d, termLen)
+		link.Octets(&b, d, termLen)
 	}
 	if v >= V30 {
 		b.WriteByte(0) // Dest_terminal_type: real number
@@ -212,11 +179,11 @@ func SubmitPacket(seq uint32, v byte, f SubmitFields) ([]byte, error) {
 	b.WriteByte(byte(len(f.Content)))
 	b.Write(f.Content)
 	if v >= V30 {
-		octets(&b, "", 20) // LinkID
+		link.Octets(&b, "", 20) // LinkID
 	} else {
-		octets(&b, "", 8) // Reserve
+		link.Octets(&b, "", 8) // Reserve
 	}
-	return finish(&b), nil
+	return link.Finish(&b), nil
 }
 
 func boolByte(v bool) byte {
@@ -243,19 +210,19 @@ func ParseSubmit(p []byte, v byte) (seq uint32, f SubmitFields, err error) {
 	}
 	b := p[headerLen+8:]
 	f.PkTotal, f.PkNumber, f.Report = int(b[0]), int(b[1]), b[2] == 1
-	f.ServiceID = cstr(b[4:14])
+	f.ServiceID = link.CStr(b[4:14])
 	b = b[15+termLen:]
 	if v >= V30 {
 		b = b[1:]
 	}
 	f.UDHI, f.Format = b[1] == 1, b[2]
-	f.MsgSrc = cstr(b[3:9])
+	f.MsgSrc = link.CStr(b[3:9])
 	b = b[9+2+6+17+17:]
-	f.SrcID = cstr(b[:21])
+	f.SrcID = link.CStr(b[:21])
 	n := int(b[21])
 	b = b[22:]
 	for range n {
-		f.Dest = append(f.Dest, cstr(b[:termLen]))
+		f.Dest = append(f.Dest, link.CStr(b[:termLen]))
 		b = b[termLen:]
 	}
 	if v >= V30 {
@@ -269,14 +236,14 @@ func ParseSubmit(p []byte, v byte) (seq uint32, f SubmitFields, err error) {
 // SubmitRespPacket is CMPP_SUBMIT_RESP: Msg_Id and Result (1 octet in 2.0, 4 in 3.0).
 func SubmitRespPacket(seq uint32, v byte, msgID uint64, result uint32) []byte {
 	var b bytes.Buffer
-	header(&b, SubmitResp, seq)
+	link.Header(&b, SubmitResp, seq)
 	_ = binary.Write(&b, binary.BigEndian, msgID)
 	if v >= V30 {
 		_ = binary.Write(&b, binary.BigEndian, result)
 	} else {
 		b.WriteByte(byte(result))
 	}
-	return finish(&b)
+	return link.Finish(&b)
 }
 
 // ReportPacket is a CMPP_DELIVER carrying a status report for msgID.
@@ -287,21 +254,21 @@ func ReportPacket(seq uint32, v byte, msgID uint64, stat, dest, spNumber string,
 	}
 	var r bytes.Buffer
 	_ = binary.Write(&r, binary.BigEndian, msgID)
-	octets(&r, stat, 7)
-	octets(&r, submitted.In(sms.ChinaTime).Format("0601021504"), 10)
-	octets(&r, done.In(sms.ChinaTime).Format("0601021504"), 10)
-	octets(&r, dest, termLen)
+	link.Octets(&r, stat, 7)
+	link.Octets(&r, submitted.In(sms.ChinaTime).Format("0601021504"), 10)
+	link.Octets(&r, done.In(sms.ChinaTime).Format("0601021504"), 10)
+	link.Octets(&r, dest, termLen)
 	_ = binary.Write(&r, binary.BigEndian, smscSeq)
 
 	var b bytes.Buffer
-	header(&b, Deliver, seq)
+	link.Header(&b, Deliver, seq)
 	_ = binary.Write(&b, binary.BigEndian, uint64(seq)) // the report's own Msg_Id
-	octets(&b, spNumber, 21)                            // Dest_Id
-	octets(&b, "", 10)                                  // Service_Id
+	link.Octets(&b, spNumber, 21)                            // Dest_Id
+	link.Octets(&b, "", 10)                                  // Service_Id
 	b.WriteByte(0)                                      // TP_pid
 	b.WriteByte(0)                                      // TP_udhi
 	b.WriteByte(sms.FormatASCII)
-	octets(&b, dest, termLen) // Src_terminal_Id
+	link.Octets(&b, dest, termLen) // Src_terminal_Id
 	if v >= V30 {
 		b.WriteByte(0) // Src_terminal_type
 	}
@@ -309,11 +276,11 @@ func ReportPacket(seq uint32, v byte, msgID uint64, stat, dest, spNumber string,
 	b.WriteByte(byte(r.Len()))
 	b.Write(r.Bytes())
 	if v >= V30 {
-		octets(&b, "", 20)
+		link.Octets(&b, "", 20)
 	} else {
-		octets(&b, "", 8)
+		link.Octets(&b, "", 8)
 	}
-	return finish(&b)
+	return link.Finish(&b)
 }
 
 // MsgID renders a CMPP Msg_Id as the decimal string stored in records.
@@ -417,14 +384,14 @@ func ParsePacket(p []byte, v byte) (pk link.Packet, err error) {
 			pk.Kind = link.KindReport
 			r := b[2 : 2+int(b[1])]
 			pk.Report = link.Report{
-				MsgID: MsgID(binary.BigEndian.Uint64(r)), Stat: cstr(r[8:15]),
+				MsgID: MsgID(binary.BigEndian.Uint64(r)), Stat: link.CStr(r[8:15]),
 			}
 			pk.Report.Delivered = pk.Report.Stat == "DELIVRD"
-			if t, err := time.ParseInLocation("0601021504", cstr(r[25:35]), sms.ChinaTime); err == nil {
+			if t, err := time.ParseInLocation("0601021504", link.CStr(r[25:35]), sms.ChinaTime); err == nil {
 				pk.Report.At = t
 			}
 			rest := r[35:]
-			pk.Report.Dest = cstr(rest[:len(rest)-4])
+			pk.Report.Dest = link.CStr(rest[:len(rest)-4])
 		}
 	case ActiveTest:
 		pk.Kind = link.KindActiveTest
@@ -449,7 +416,7 @@ func AnswerPacket(pk link.Packet, v byte) []byte {
 	var b bytes.Buffer
 	switch pk.Kind {
 	case link.KindReport, link.KindMO:
-		header(&b, DeliverResp, pk.Seq)
+		link.Header(&b, DeliverResp, pk.Seq)
 		b.Write(pk.Raw[headerLen : headerLen+8]) // the DELIVER's Msg_Id
 		if v >= V30 {
 			b.Write([]byte{0, 0, 0, 0})
@@ -457,28 +424,28 @@ func AnswerPacket(pk link.Packet, v byte) []byte {
 			b.WriteByte(0)
 		}
 	case link.KindActiveTest:
-		header(&b, ActiveTestResp, pk.Seq)
+		link.Header(&b, ActiveTestResp, pk.Seq)
 		b.WriteByte(0)
 	case link.KindTerminate:
-		header(&b, TerminateResp, pk.Seq)
+		link.Header(&b, TerminateResp, pk.Seq)
 	default:
 		return nil
 	}
-	return finish(&b)
+	return link.Finish(&b)
 }
 
 // ActiveTest implements link.Protocol.
 func (c *Client) ActiveTest(seq uint32) []byte {
 	var b bytes.Buffer
-	header(&b, ActiveTest, seq)
-	return finish(&b)
+	link.Header(&b, ActiveTest, seq)
+	return link.Finish(&b)
 }
 
 // TerminatePacket is CMPP_TERMINATE.
 func TerminatePacket(seq uint32) []byte {
 	var b bytes.Buffer
-	header(&b, Terminate, seq)
-	return finish(&b)
+	link.Header(&b, Terminate, seq)
+	return link.Finish(&b)
 }
 
 // Throttled implements link.Protocol.
