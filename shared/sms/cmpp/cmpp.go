@@ -155,7 +155,7 @@ func SubmitPacket(seq uint32, v byte, f SubmitFields) ([]byte, error) {
 	b.WriteByte(boolByte(f.Report))
 	b.WriteByte(1) // Msg_level
 	link.Octets(&b, f.ServiceID, 10)
-	b.WriteByte(0)          // Fee_UserType: charge the destination (free notice: FeeType 01)
+	b.WriteByte(0)               // Fee_UserType: charge the destination (free notice: FeeType 01)
 	link.Octets(&b, "", termLen) // Fee_terminal_Id
 	if v >= V30 {
 		b.WriteByte(0) // Fee_terminal_type
@@ -263,8 +263,8 @@ func ReportPacket(seq uint32, v byte, msgID uint64, stat, dest, spNumber string,
 	var b bytes.Buffer
 	link.Header(&b, Deliver, seq)
 	_ = binary.Write(&b, binary.BigEndian, uint64(seq)) // the report's own Msg_Id
-	link.Octets(&b, spNumber, 21)                            // Dest_Id
-	link.Octets(&b, "", 10)                                  // Service_Id
+	link.Octets(&b, spNumber, 21)                       // Dest_Id
+	link.Octets(&b, "", 10)                             // Service_Id
 	b.WriteByte(0)                                      // TP_pid
 	b.WriteByte(0)                                      // TP_udhi
 	b.WriteByte(sms.FormatASCII)

@@ -116,4 +116,6 @@ func Open(env *envconf.Env, sec secrets.Reader, log *slog.Logger, onReport Repor
 }
 
 // NewClient wraps a link client as the gateway of carrier.
-func NewClient(carrier events.SMSCarrier, l *link.Client) *Client { return &Client{carrier: carrier, Link: l} }
+func NewClient(carrier events.SMSCarrier, l *link.Client) *Client {
+	return &Client{carrier: carrier, Link: l}
+}
