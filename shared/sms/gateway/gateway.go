@@ -28,6 +28,7 @@ import (
 	"github.com/sscard/platform/shared/sms"
 	"github.com/sscard/platform/shared/sms/cmpp"
 	"github.com/sscard/platform/shared/sms/link"
+	"github.com/sscard/platform/shared/sms/smgp"
 )
 
 // Client is a carrier connection as an sms.Gateway.
@@ -49,9 +50,15 @@ func (c *Client) Send(ctx context.Context, phone string, segs []sms.Segment) ([]
 	return ids, err
 }
 
-// wrongNumber: results that mean the number is not served here (CMPP 13 bad destination).
+// wrongNumber: results that mean the number is not served here (CMPP 13, SMGP 47: bad destination).
 func (c *Client) wrongNumber(result uint32) bool {
-	return c.carrier == events.CarrierCMPP && result == cmpp.ResultBadDest
+	switch c.carrier {
+	case events.CarrierCMPP:
+		return result == cmpp.ResultBadDest
+	case events.CarrierSMGP:
+		return result == smgp.StatusBadDest
+	}
+	return false
 }
 
 // Close closes the connection.
@@ -103,8 +110,12 @@ func Open(env *envconf.Env, sec secrets.Reader, log *slog.Logger, onReport Repor
 			proto = &cmpp.Client{Account: env.String(key("account"), ""), Secret: secret, Version: v,
 				SrcID: env.String(key("src"), ""), ServiceID: env.String(key("service_id"), "")}
 			carrier = events.CarrierCMPP
+		case "smgp":
+			proto = &smgp.Client{ClientID: env.String(key("account"), ""), Secret: secret,
+				SrcTermID: env.String(key("src"), ""), ServiceID: env.String(key("service_id"), "")}
+			carrier = events.CarrierSMGP
 		default:
-			env.Fail(key("protocol"), fmt.Sprintf("protocol %q is not built yet (cmpp is)", protocol))
+			env.Fail(key("protocol"), fmt.Sprintf("protocol %q is not built yet (cmpp and smgp are)", protocol))
 			continue
 		}
 		out[ch] = NewClient(carrier, link.New(proto, cfg))
