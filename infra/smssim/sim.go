@@ -110,6 +110,7 @@ type Sim struct {
 	conns    map[net.Conn]bool
 	wg       sync.WaitGroup
 	msgSeq   atomic.Uint64
+	reportTo SGIPReportTo
 	// Submits counts accepted segments, Logins successful logins, Refused failed ones.
 	Submits, Logins, Refused, Throttled atomic.Int64
 }

@@ -11,6 +11,11 @@
 //	sms_<ch>_src         SP number (接入号) shown as the sender
 //	sms_<ch>_service_id  service code
 //	sms_<ch>_window      submits in flight (default 16)
+//	sms_<ch>_node        SGIP: the SP's node id
+//	sms_<ch>_corp_id     SGIP: corporation code
+//	sms_<ch>_listen      SGIP: address of our report receiver (the SMG connects to it)
+//	sms_<ch>_receiver_name  SGIP: login name the SMG presents there; its password is the
+//	                     secret sms-<ch>-receiver-secret (setting sms_<ch>_receiver_secret locally)
 //
 // The shared secret is the function secret sms-<ch>-secret; the setting sms_<ch>_secret
 // is read only when that secret is absent (local simulators).
@@ -21,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 
 	"github.com/sscard/platform/events"
 	"github.com/sscard/platform/shared/envconf"
@@ -28,13 +34,15 @@ import (
 	"github.com/sscard/platform/shared/sms"
 	"github.com/sscard/platform/shared/sms/cmpp"
 	"github.com/sscard/platform/shared/sms/link"
+	"github.com/sscard/platform/shared/sms/sgip"
 	"github.com/sscard/platform/shared/sms/smgp"
 )
 
 // Client is a carrier connection as an sms.Gateway.
 type Client struct {
-	carrier events.SMSCarrier
-	Link    *link.Client
+	carrier  events.SMSCarrier
+	Link     *link.Client
+	receiver *sgip.Receiver
 }
 
 // Carrier implements sms.Gateway.
@@ -57,12 +65,19 @@ func (c *Client) wrongNumber(result uint32) bool {
 		return result == cmpp.ResultBadDest
 	case events.CarrierSMGP:
 		return result == smgp.StatusBadDest
+	case events.CarrierSGIP:
+		return result == sgip.ResultBadNumber
 	}
 	return false
 }
 
-// Close closes the connection.
-func (c *Client) Close() error { return c.Link.Close() }
+// Close closes the connection (and the SGIP receiver).
+func (c *Client) Close() error {
+	if c.receiver != nil {
+		_ = c.receiver.Close()
+	}
+	return c.Link.Close()
+}
 
 // ReportFunc receives the delivery reports of a channel.
 type ReportFunc func(channel string, r sms.Report) error
@@ -114,11 +129,36 @@ func Open(env *envconf.Env, sec secrets.Reader, log *slog.Logger, onReport Repor
 			proto = &smgp.Client{ClientID: env.String(key("account"), ""), Secret: secret,
 				SrcTermID: env.String(key("src"), ""), ServiceID: env.String(key("service_id"), "")}
 			carrier = events.CarrierSMGP
+		case "sgip":
+			proto = &sgip.Client{Node: uint32(env.Int(key("node"), 0, 0, math.MaxUint32)), LoginName: env.String(key("account"), ""),
+				Password: secret, SPNumber: env.String(key("src"), ""), CorpID: env.String(key("corp_id"), ""),
+				ServiceType: env.String(key("service_id"), "")}
+			carrier = events.CarrierSGIP
 		default:
-			env.Fail(key("protocol"), fmt.Sprintf("protocol %q is not built yet (cmpp and smgp are)", protocol))
+			env.Fail(key("protocol"), fmt.Sprintf("protocol %q is unknown (cmpp, smgp, sgip)", protocol))
 			continue
 		}
-		out[ch] = NewClient(carrier, link.New(proto, cfg))
+		gw := NewClient(carrier, link.New(proto, cfg))
+		if protocol == "sgip" {
+			// SGIP reports come the other way: the SMG connects to our receiver.
+			listen, ok := env.Lookup(key("listen"))
+			if !ok {
+				env.Fail(key("listen"), "required for sgip: the address the SMG connects to with reports")
+				continue
+			}
+			rsecret, err := sec.Optional("sms-" + ch + "-receiver-secret")
+			if err != nil {
+				return nil, err
+			}
+			if rsecret == "" {
+				rsecret = env.String(key("receiver_secret"), "")
+			}
+			gw.receiver = &sgip.Receiver{Name: env.String(key("receiver_name"), ""), Password: rsecret, OnReport: cfg.OnReport}
+			if err := gw.receiver.Listen(listen); err != nil {
+				return nil, fmt.Errorf("%s: %w", key("listen"), err)
+			}
+		}
+		out[ch] = gw
 	}
 	if err := env.Err(); err != nil {
 		return nil, err
