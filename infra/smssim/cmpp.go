@@ -79,6 +79,10 @@ func (s *Sim) cmppConn(c net.Conn) {
 			if err != nil || len(f.Dest) == 0 {
 				return
 			}
+			if s.c.refuses(f.Dest[0]) {
+				_ = write(cmpp.SubmitRespPacket(sq, v, 0, cmpp.ResultBadDest))
+				continue
+			}
 			switch s.c.next() {
 			case throttle:
 				s.Throttled.Add(1)

@@ -68,6 +68,10 @@ func (s *Sim) sgipConn(c net.Conn) {
 			if err != nil || len(f.Users) == 0 {
 				return
 			}
+			if s.c.refuses(f.Users[0]) {
+				_, _ = c.Write(sgip.RespPacket(sgip.SubmitResp, sq, sgip.ResultBadNumber))
+				continue
+			}
 			switch s.c.next() {
 			case throttle:
 				s.Throttled.Add(1)

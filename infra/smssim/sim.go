@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,8 +40,9 @@ type Controls struct {
 	// reportDelay delays delivery reports; noReports withholds them.
 	reportDelay time.Duration
 	noReports   bool
-	// failing numbers get a failed report (UNDELIV).
-	failing map[string]bool
+	// failing numbers get a failed report (UNDELIV); refused numbers are refused at
+	// submit as not this carrier's (ported away).
+	failing, refused map[string]bool
 }
 
 // Throttle answers the next n submits with the flow-control result.
@@ -58,6 +60,15 @@ func (s *Sim) Reports(on bool) { s.c.mu.Lock(); s.c.noReports = !on; s.c.mu.Unlo
 
 // FailNumber makes reports for dest say UNDELIV.
 func (s *Sim) FailNumber(dest string) { s.c.mu.Lock(); s.c.failing[dest] = true; s.c.mu.Unlock() }
+
+// RefuseNumber refuses submits to dest as a bad destination (a number ported away).
+func (s *Sim) RefuseNumber(dest string) { s.c.mu.Lock(); s.c.refused[dest] = true; s.c.mu.Unlock() }
+
+func (c *Controls) refuses(dest string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.refused[strings.TrimPrefix(dest, "86")]
+}
 
 // verdict is what to do with one submit.
 type verdict int
@@ -124,7 +135,7 @@ type partial struct {
 
 func newSim(protocol string, accounts map[string]string) *Sim {
 	return &Sim{Protocol: protocol, Accounts: accounts, parts: map[string]*partial{}, conns: map[net.Conn]bool{},
-		c: Controls{dropAfter: -1, failing: map[string]bool{}}}
+		c: Controls{dropAfter: -1, failing: map[string]bool{}, refused: map[string]bool{}}}
 }
 
 // Addr is the listening address.

@@ -78,6 +78,10 @@ func (s *Sim) smgpConn(c net.Conn) {
 			if err != nil || len(f.Dest) == 0 {
 				return
 			}
+			if s.c.refuses(f.Dest[0]) {
+				_ = write(smgp.SubmitRespPacket(sq, [10]byte{}, smgp.StatusBadDest))
+				continue
+			}
 			switch s.c.next() {
 			case throttle:
 				s.Throttled.Add(1)

@@ -170,3 +170,11 @@ func Open(env *envconf.Env, sec secrets.Reader, log *slog.Logger, onReport Repor
 func NewClient(carrier events.SMSCarrier, l *link.Client) *Client {
 	return &Client{carrier: carrier, Link: l}
 }
+
+// ReceiverAddr is the SGIP report receiver's address ("" for other protocols).
+func (c *Client) ReceiverAddr() string {
+	if c.receiver == nil {
+		return ""
+	}
+	return c.receiver.Addr()
+}
