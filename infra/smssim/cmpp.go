@@ -1,6 +1,7 @@
 package smssim
 
 import (
+	"bufio"
 	"crypto/subtle"
 	"encoding/binary"
 	"net"
@@ -51,12 +52,27 @@ func (s *Sim) cmppConn(c net.Conn) {
 			status = cmpp.StatusAuth
 		}
 	}
+	// Answers are buffered and flushed when no request is waiting to be read, so a busy
+	// client gets many answers per system call (as a real ISMG's batching would).
 	var wmu sync.Mutex
-	write := func(b []byte) error {
+	bw := bufio.NewWriterSize(c, 32<<10)
+	br := bufio.NewReaderSize(c, 32<<10)
+	queue := func(b []byte) error {
 		wmu.Lock()
 		defer wmu.Unlock()
-		_, err := c.Write(b)
+		_, err := bw.Write(b)
 		return err
+	}
+	flush := func() error {
+		wmu.Lock()
+		defer wmu.Unlock()
+		return bw.Flush()
+	}
+	write := func(b []byte) error {
+		if err := queue(b); err != nil {
+			return err
+		}
+		return flush()
 	}
 	if err := write(cmpp.ConnectRespPacket(login.Seq, v, status, login.Auth, secret)); err != nil || status != cmpp.StatusOK {
 		s.Refused.Add(1)
@@ -69,7 +85,10 @@ func (s *Sim) cmppConn(c net.Conn) {
 	buf := make([]byte, cmpp.MaxPacket)
 	for {
 		_ = c.SetReadDeadline(time.Now().Add(3 * time.Minute))
-		p, err := link.ReadPacket(c, buf, cmpp.MaxPacket)
+		if br.Buffered() == 0 && flush() != nil {
+			return
+		}
+		p, err := link.ReadPacket(br, buf, cmpp.MaxPacket)
 		if err != nil {
 			return
 		}
@@ -86,9 +105,10 @@ func (s *Sim) cmppConn(c net.Conn) {
 			switch s.c.next() {
 			case throttle:
 				s.Throttled.Add(1)
-				_ = write(cmpp.SubmitRespPacket(sq, v, 0, cmpp.ResultFlowControl))
+				_ = queue(cmpp.SubmitRespPacket(sq, v, 0, cmpp.ResultFlowControl))
 				continue
 			case drop:
+				_ = flush() // what was accepted is answered; this submit is not
 				return
 			}
 			id := s.newMsgID()
@@ -96,7 +116,7 @@ func (s *Sim) cmppConn(c net.Conn) {
 			for _, d := range f.Dest {
 				s.keep(login.Account, f.SrcID, d, seg, cmpp.MsgID(id))
 			}
-			if err := write(cmpp.SubmitRespPacket(sq, v, id, 0)); err != nil {
+			if err := queue(cmpp.SubmitRespPacket(sq, v, id, 0)); err != nil {
 				return
 			}
 			if f.Report {

@@ -19,7 +19,7 @@ import (
 
 const account, secret = "901234", "s3cret-for-tests"
 
-func start(t *testing.T) *smssim.Sim {
+func start(t testing.TB) *smssim.Sim {
 	t.Helper()
 	s, err := smssim.StartCMPP("127.0.0.1:0", map[string]string{account: secret})
 	if err != nil {

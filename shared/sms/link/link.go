@@ -7,6 +7,7 @@
 package link
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -188,7 +189,7 @@ type Client struct {
 // conn is one TCP connection's life.
 type conn struct {
 	c       net.Conn
-	wmu     sync.Mutex
+	out     chan []byte // packets for the writer, which coalesces them into few writes
 	mu      sync.Mutex
 	pending map[uint32]chan Packet
 	done    chan struct{}
@@ -270,8 +271,9 @@ func (cl *Client) dial(ctx context.Context) (*conn, error) {
 		return nil, err
 	}
 	cl.Stats.Logins.Add(1)
-	c := &conn{c: nc, pending: map[uint32]chan Packet{}, done: make(chan struct{})}
+	c := &conn{c: nc, out: make(chan []byte, 2*cl.cfg.Window), pending: map[uint32]chan Packet{}, done: make(chan struct{})}
 	c.last.Store(time.Now().UnixNano())
+	go cl.writeLoop(c)
 	go cl.read(c)
 	go cl.keepAlive(c)
 	return c, nil
@@ -291,21 +293,49 @@ func (c *conn) close(err error) {
 	c.c.Close()
 }
 
-func (c *conn) write(b []byte, timeout time.Duration) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	_ = c.c.SetWriteDeadline(time.Now().Add(timeout))
-	_, err := c.c.Write(b)
-	if err != nil {
-		c.close(err)
+// write hands b to the connection's writer; a failed write closes the connection, which
+// every submit waiting on it sees.
+func (c *conn) write(b []byte, _ time.Duration) error {
+	select {
+	case c.out <- b:
+		return nil
+	case <-c.done:
+		return errDropped
 	}
-	return err
+}
+
+// writeLoop writes what is queued, flushing once the queue is empty: under load many
+// submits go out in one system call.
+func (cl *Client) writeLoop(c *conn) {
+	bw := bufio.NewWriterSize(c.c, 32<<10)
+	for {
+		select {
+		case b := <-c.out:
+			_, _ = bw.Write(b)
+			for more := true; more; {
+				select {
+				case b := <-c.out:
+					_, _ = bw.Write(b)
+				default:
+					more = false
+				}
+			}
+			_ = c.c.SetWriteDeadline(time.Now().Add(cl.cfg.Timeout))
+			if err := bw.Flush(); err != nil {
+				c.close(fmt.Errorf("%w: %v", errDropped, err))
+				return
+			}
+		case <-c.done:
+			return
+		}
+	}
 }
 
 func (cl *Client) read(c *conn) {
 	buf := make([]byte, 4096)
+	br := bufio.NewReaderSize(c.c, 32<<10)
 	for {
-		p, err := ReadPacket(c.c, buf, 8192)
+		p, err := ReadPacket(br, buf, 8192)
 		if err != nil {
 			c.close(fmt.Errorf("%w: %v", errDropped, err))
 			return
