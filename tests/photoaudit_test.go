@@ -167,7 +167,12 @@ func TestPhotoAudit_ThursdayPhotoAlertsOnWednesdayThroughTheGateway(t *testing.T
 	})
 
 	// 7. Staff query: signed staff only; per provider and total.
+	// Both staff callers are registered before the first signed call (the function reloads
+	// its registry snapshot at most every 30 s): the preset role, and one granted full values
+	// and calendar changes.
 	staff := p.register(t, "staff-pa-report", channelauth.KindStaff, nil)
+	privileged := p.register(t, "staff-pa-full", channelauth.KindStaff, append(channelauth.Routes(channelauth.KindStaff),
+		"GET photo-audit-alert /overdue/export/full", "PUT photo-audit-alert /calendar/{date}", "DELETE photo-audit-alert /calendar/{date}"))
 	q := url.Values{"asOf": {"2026-12-09"}, "threshold": {"3"}}
 	r := staff.query(t, "photo-audit-alert", "/overdue", q)
 	var rep struct {
@@ -211,8 +216,6 @@ func TestPhotoAudit_ThursdayPhotoAlertsOnWednesdayThroughTheGateway(t *testing.T
 	if r := staff.query(t, "photo-audit-alert", "/overdue/export/full", q); r.StatusCode != 403 {
 		t.Errorf("full export by the preset role: want 403, got %d", r.StatusCode)
 	}
-	privileged := p.register(t, "staff-pa-full", channelauth.KindStaff, append(channelauth.Routes(channelauth.KindStaff),
-		"GET photo-audit-alert /overdue/export/full", "PUT photo-audit-alert /calendar/{date}", "DELETE photo-audit-alert /calendar/{date}"))
 	r = privileged.query(t, "photo-audit-alert", "/overdue/export/full", q)
 	if m := rows(r); r.StatusCode != 200 || len(m) != 2 || m[1][1] != "张三丰" || strings.Contains(m[1][2], "*") || len(m[1][2]) != 18 {
 		t.Fatalf("full export: %d %v", r.StatusCode, m)

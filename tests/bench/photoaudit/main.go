@@ -13,7 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,14 +30,15 @@ func main() {
 	photos := flag.Int("photos", 10_000_000, "photos in the clock table")
 	pending := flag.Float64("pending", 0.02, "share of photos still awaiting audit")
 	runs := flag.Int("runs", 7, "timed runs of each query (the median is printed)")
+	keep := flag.Bool("keep", false, "keep the database (its DSN is printed) for inspection")
 	flag.Parse()
-	if err := run(*photos, *pending, *runs); err != nil {
+	if err := run(*photos, *pending, *runs, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-photoaudit:", err)
 		os.Exit(1)
 	}
 }
 
-func run(photos int, pending float64, runs int) error {
+func run(photos int, pending float64, runs int, keep bool) error {
 	ctx := context.Background()
 	pw, err := secrets.Reader{Dir: os.Getenv("secret_mount_path")}.Read("postgres-password")
 	if err != nil {
@@ -47,7 +48,11 @@ func run(photos int, pending float64, runs int) error {
 	if err != nil {
 		return err
 	}
-	defer drop()
+	if keep {
+		fmt.Println("database kept:", dsn)
+	} else {
+		defer drop()
+	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return err
@@ -89,15 +94,6 @@ func run(photos int, pending float64, runs int) error {
 	}
 	svc := &photoaudit.Service{Pool: pool, Config: conf, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	q := photoaudit.Query{AsOf: asOf, Threshold: 3}
-	var overdue int
-	service := measure(runs, func() error {
-		rep, err := svc.Overdue(ctx, q)
-		overdue = rep.Total
-		return err
-	})
-	q.Provider = "provider-c"
-	one := measure(runs, func() error { _, err := svc.Overdue(ctx, q); return err })
-
 	cal, err := svc.Calendar(ctx)
 	if err != nil {
 		return err
@@ -107,45 +103,81 @@ func run(photos int, pending float64, runs int) error {
 		return err
 	}
 	const bare = `SELECT count(*) FROM photo_audit_clock WHERE audited_at IS NULL AND submitted_at IS NOT NULL AND submitted_at < $1`
-	floor := measure(runs, func() error { var n int; return pool.QueryRow(ctx, bare, cut).Scan(&n) })
-	var plan string
-	_ = pool.QueryRow(ctx, `EXPLAIN `+bare, cut).Scan(&plan)
-	noIndex := measure(min(runs, 3), func() error {
-		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, `SET LOCAL enable_indexscan = off; SET LOCAL enable_indexonlyscan = off; SET LOCAL enable_bitmapscan = off`); err != nil {
+	const noIndexes = `SET LOCAL enable_indexscan = off; SET LOCAL enable_indexonlyscan = off; SET LOCAL enable_bitmapscan = off`
+	var overdue int
+	// The four are measured in turns, so the load of the shared machine falls on each alike.
+	targets := []struct {
+		name string
+		fn   func() error
+	}{
+		{"overdue count, per provider and total (Service.Overdue, calendar load included)", func() error {
+			rep, err := svc.Overdue(ctx, q)
+			overdue = rep.Total
+			return err
+		}},
+		{"overdue count of one provider (Service.Overdue)", func() error {
+			one := q
+			one.Provider = "provider-c"
+			_, err := svc.Overdue(ctx, one)
+			return err
+		}},
+		{"floor: bare index-only count(*) of the same rows", func() error { var n int; return pool.QueryRow(ctx, bare, cut).Scan(&n) }},
+		{"the same count without the partial index (sequential scan)", func() error {
+			return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, noIndexes); err != nil {
+					return err
+				}
+				var n int
+				return tx.QueryRow(ctx, bare, cut).Scan(&n)
+			})
+		}},
+	}
+	times := make([][]time.Duration, len(targets))
+	for i := -1; i < runs; i++ { // round -1 warms up
+		for j, tg := range targets {
+			t0 := time.Now()
+			if err := tg.fn(); err != nil {
+				return fmt.Errorf("%s: %w", tg.name, err)
+			}
+			if i >= 0 {
+				times[j] = append(times[j], time.Since(t0))
+			}
+		}
+	}
+	med := make([]time.Duration, len(targets))
+	fmt.Printf("overdue as of %s (threshold 3 working days): %d photos (cutoff %s)\n", asOf, overdue, cut.UTC().Format(time.RFC3339))
+	for j, tg := range targets {
+		med[j] = median(times[j])
+		fmt.Printf("  %-84s median %8s  min %8s\n", tg.name+":", med[j], slices.Min(times[j]).Round(10*time.Microsecond))
+	}
+	fmt.Printf("service/floor %.2f; without the index / service %.1fx; target <= 1s: %v\n",
+		float64(med[0])/float64(med[2]), float64(med[3])/float64(med[0]), med[0] <= time.Second)
+	for _, p := range []struct{ name, set string }{{"with the index", ""}, {"without", noIndexes}} {
+		_ = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if p.set != "" {
+				if _, err := tx.Exec(ctx, p.set); err != nil {
+					return err
+				}
+			}
+			rows, err := tx.Query(ctx, `EXPLAIN `+bare, cut)
+			if err != nil {
 				return err
 			}
-			var n int
-			return tx.QueryRow(ctx, bare, cut).Scan(&n)
+			defer rows.Close()
+			fmt.Printf("plan %s:\n", p.name)
+			for rows.Next() {
+				var line string
+				_ = rows.Scan(&line)
+				fmt.Println("   ", line)
+			}
+			return rows.Err()
 		})
-	})
-
-	fmt.Printf("overdue as of %s (threshold 3 working days): %d photos\n", asOf, overdue)
-	fmt.Printf("plan of the count: %s\n", plan)
-	fmt.Printf("overdue count, per provider and total (Service.Overdue, calendar load included): median %s (target <= 1s)\n", service)
-	fmt.Printf("overdue count, one provider:                                                  median %s\n", one)
-	fmt.Printf("floor: bare index-only count(*) of the same rows:                             median %s; service/floor %.2f\n",
-		floor, float64(service)/float64(floor))
-	fmt.Printf("without the partial index (sequential scan of %d rows):                   median %s; %.0fx the service\n",
-		total, noIndex, float64(noIndex)/float64(service))
+	}
 	return nil
 }
 
-// measure runs fn once to warm up, then runs times, and returns the median.
-func measure(runs int, fn func() error) time.Duration {
-	if err := fn(); err != nil {
-		fmt.Fprintln(os.Stderr, "bench-photoaudit:", err)
-		os.Exit(1)
-	}
-	ds := make([]time.Duration, runs)
-	for i := range ds {
-		t := time.Now()
-		if err := fn(); err != nil {
-			fmt.Fprintln(os.Stderr, "bench-photoaudit:", err)
-			os.Exit(1)
-		}
-		ds[i] = time.Since(t)
-	}
-	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-	return ds[len(ds)/2].Round(10 * time.Microsecond)
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2].Round(10 * time.Microsecond)
 }
