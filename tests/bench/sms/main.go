@@ -1,9 +1,11 @@
 // Command sms measures the sustained submit rate through our CMPP client (shared/sms/link
-// + cmpp: window, answers matched by sequence) against gocmpp's raw submit loops, to the
-// same simulated ISMG in the same run: gocmpp stop-and-wait (send, wait for the answer:
-// its client's own pattern) and gocmpp pipelined (one goroutine writes submits, one reads
-// answers, at most -window unanswered, i.e. the same window as ours). The figure to hold
-// is ours ≥ 0.8 × the faster of the two gocmpp loops.
+// + cmpp: window, answers matched by sequence, coalesced writes) against gocmpp's raw
+// submit loops, to the same simulated ISMG in the same run: gocmpp stop-and-wait (send,
+// wait for the answer: its client's own pattern) and gocmpp pipelined (one goroutine
+// writes submits, one reads answers, at most -window unanswered, i.e. our window). The
+// three take turns in short slices (-slice) for -duration each, so a change in the
+// machine's load hits all three alike. The figure to hold is ours ≥ 0.8 × the faster of
+// the two gocmpp loops.
 package main
 
 import (
@@ -25,8 +27,12 @@ import (
 
 const account, secret = "901234", "bench-secret"
 
+// runner submits for d and returns how many submits were answered.
+type runner func(d time.Duration) int64
+
 func main() {
 	dur := flag.Duration("duration", 3*time.Second, "measuring time per client")
+	slice := flag.Duration("slice", 250*time.Millisecond, "length of one turn")
 	window := flag.Int("window", 16, "submits in flight")
 	flag.Parse()
 	sim, err := smssim.StartCMPP("127.0.0.1:0", map[string]string{account: secret})
@@ -37,18 +43,29 @@ func main() {
 	sim.Reports(false)
 	segs, _ := sms.Split("有3张社保卡照片审核超期，请尽快审核。", 0)
 
-	settle := func() { time.Sleep(300 * time.Millisecond) }
-	ours := runOurs(sim.Addr(), segs, *window, *dur)
-	settle()
-	stop := runGocmppStopAndWait(sim.Addr(), segs[0].Data, *dur)
-	settle()
-	pipe := runGocmppPipelined(sim.Addr(), segs[0].Data, *window, *dur)
-	fmt.Printf("sms-bench ours (link+cmpp, window %d):      %8.0f submits/s\n", *window, ours)
-	fmt.Printf("sms-bench gocmpp stop-and-wait:             %8.0f submits/s\n", stop)
-	fmt.Printf("sms-bench gocmpp pipelined (window %d):     %8.0f submits/s\n", *window, pipe)
-	best := max(stop, pipe)
-	fmt.Printf("sms-bench ratio ours/best-gocmpp = %.2f (floor 0.80)\n", ours/best)
-	if ours < 0.8*best {
+	names := []string{"ours (link+cmpp)", "gocmpp stop-and-wait", "gocmpp pipelined"}
+	runners := []runner{ours(sim.Addr(), segs, *window), stopAndWait(sim.Addr(), segs[0].Data), pipelined(sim.Addr(), segs[0].Data, *window)}
+	counts := make([]int64, len(runners))
+	spent := make([]time.Duration, len(runners))
+	for i := range runners { // warm up
+		runners[i](*slice / 2)
+	}
+	for round := 0; time.Duration(round)*(*slice) < *dur; round++ {
+		for k := range runners {
+			i := (round + k) % len(runners) // rotate who goes first
+			t := time.Now()
+			counts[i] += runners[i](*slice)
+			spent[i] += time.Since(t)
+		}
+	}
+	rate := make([]float64, len(runners))
+	for i, n := range names {
+		rate[i] = float64(counts[i]) / spent[i].Seconds()
+		fmt.Printf("sms-bench %-24s window %2d: %8.0f submits/s\n", n, *window, rate[i])
+	}
+	best := max(rate[1], rate[2])
+	fmt.Printf("sms-bench ratio ours/best-gocmpp = %.2f (floor 0.80)\n", rate[0]/best)
+	if rate[0] < 0.8*best {
 		fmt.Println("sms-bench BELOW FLOOR")
 		os.Exit(1)
 	}
@@ -59,28 +76,28 @@ func fail(err error) {
 	os.Exit(2)
 }
 
-func runOurs(addr string, segs []sms.Segment, window int, dur time.Duration) float64 {
+func ours(addr string, segs []sms.Segment, window int) runner {
 	c := link.New(&cmpp.Client{Account: account, Secret: secret, SrcID: "10657001"}, link.Config{Addr: addr, Window: window})
-	defer c.Close()
 	if err := c.Connect(context.Background()); err != nil {
 		fail(err)
 	}
-	var n atomic.Int64
-	deadline := time.Now().Add(dur)
-	start := time.Now()
-	var wg sync.WaitGroup
-	for range 2 * window {
-		wg.Go(func() {
-			for time.Now().Before(deadline) {
-				if _, err := c.Submit(context.Background(), "13800138000", segs, false); err != nil {
-					fail(err)
+	return func(d time.Duration) int64 {
+		var n atomic.Int64
+		deadline := time.Now().Add(d)
+		var wg sync.WaitGroup
+		for range 2 * window {
+			wg.Go(func() {
+				for time.Now().Before(deadline) {
+					if _, err := c.Submit(context.Background(), "13800138000", segs, false); err != nil {
+						fail(err)
+					}
+					n.Add(1)
 				}
-				n.Add(1)
-			}
-		})
+			})
+		}
+		wg.Wait()
+		return n.Load()
 	}
-	wg.Wait()
-	return float64(n.Load()) / time.Since(start).Seconds()
 }
 
 func submitPkt(content []byte) *gocmpp.Cmpp3SubmitReqPkt {
@@ -88,59 +105,70 @@ func submitPkt(content []byte) *gocmpp.Cmpp3SubmitReqPkt {
 		DestUsrTl: 1, DestTerminalId: []string{"13800138000"}, MsgLength: uint8(len(content)), MsgContent: string(content)}
 }
 
-func runGocmppStopAndWait(addr string, content []byte, dur time.Duration) float64 {
+func stopAndWait(addr string, content []byte) runner {
 	c := gocmpp.NewClient(gocmpp.V30)
 	if err := c.Connect(addr, account, secret, 5*time.Second); err != nil {
 		fail(err)
 	}
-	defer c.Disconnect()
-	n := 0
-	start := time.Now()
-	for time.Since(start) < dur {
-		if _, err := c.SendReqPkt(submitPkt(content)); err != nil {
-			fail(err)
+	return func(d time.Duration) int64 {
+		var n int64
+		for start := time.Now(); time.Since(start) < d; n++ {
+			if _, err := c.SendReqPkt(submitPkt(content)); err != nil {
+				fail(err)
+			}
+			if _, err := c.RecvAndUnpackPkt(5 * time.Second); err != nil {
+				fail(err)
+			}
 		}
-		if _, err := c.RecvAndUnpackPkt(5 * time.Second); err != nil {
-			fail(err)
-		}
-		n++
+		return n
 	}
-	return float64(n) / time.Since(start).Seconds()
 }
 
-func runGocmppPipelined(addr string, content []byte, window int, dur time.Duration) float64 {
+func pipelined(addr string, content []byte, window int) runner {
 	c := gocmpp.NewClient(gocmpp.V30)
 	if err := c.Connect(addr, account, secret, 5*time.Second); err != nil {
 		fail(err)
 	}
-	defer c.Disconnect()
-	slots := make(chan struct{}, window)
-	var answered atomic.Int64
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			p, err := c.RecvAndUnpackPkt(2 * time.Second)
-			if err != nil {
-				return
+	return func(d time.Duration) int64 {
+		slots := make(chan struct{}, window)
+		var answered atomic.Int64
+		var sent int64
+		done := make(chan struct{})
+		stop := make(chan struct{})
+		go func() {
+			defer close(done)
+			for answered.Load() < atomic.LoadInt64(&sent) || !closed(stop) {
+				p, err := c.RecvAndUnpackPkt(time.Second)
+				if err != nil {
+					if closed(stop) {
+						return
+					}
+					continue
+				}
+				if _, ok := p.(*gocmpp.Cmpp3SubmitRspPkt); ok {
+					answered.Add(1)
+					<-slots
+				}
 			}
-			if _, ok := p.(*gocmpp.Cmpp3SubmitRspPkt); ok {
-				answered.Add(1)
-				<-slots
+		}()
+		for start := time.Now(); time.Since(start) < d; {
+			slots <- struct{}{}
+			if _, err := c.SendReqPkt(submitPkt(content)); err != nil {
+				fail(err)
 			}
+			atomic.AddInt64(&sent, 1)
 		}
-	}()
-	start := time.Now()
-	sent := 0
-	for time.Since(start) < dur {
-		slots <- struct{}{}
-		if _, err := c.SendReqPkt(submitPkt(content)); err != nil {
-			fail(err)
-		}
-		sent++
+		close(stop)
+		<-done
+		return answered.Load()
 	}
-	for answered.Load() < int64(sent) && time.Since(start) < dur+5*time.Second {
-		time.Sleep(time.Millisecond)
+}
+
+func closed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
 	}
-	return float64(answered.Load()) / time.Since(start).Seconds()
 }
