@@ -59,7 +59,9 @@ func open(d *platform.Deps) (*sms.Service, *sms.Codes, error) {
 		disp.Gateways[ch] = g
 	}
 	if len(gws) == 0 {
+		// Nothing to send through: records stay queued for an instance that has gateways.
 		d.Log.Warn("no SMS gateway configured: records stay queued (set sms_<channel>_addr)")
+		return svc, codes, nil
 	}
 	// The dispatcher lives as long as the instance; records are durable, so a stop at any
 	// point loses nothing (a claimed record is retried when its lease runs out).
