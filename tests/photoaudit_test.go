@@ -18,6 +18,7 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/sscard/platform/events"
+	"github.com/sscard/platform/infra/smssim"
 	"github.com/sscard/platform/shared/callsign"
 	"github.com/sscard/platform/shared/channelauth"
 	"github.com/sscard/platform/tests/testenv"
@@ -68,11 +69,36 @@ func (p *localPlatform) applyH5(t *testing.T, name string) string {
 // changes the answer. Time is driven by the PingSource tick's time
 // (photo_audit_trigger_clock), never by waiting.
 func TestPhotoAudit_ThursdayPhotoAlertsOnWednesdayThroughTheGateway(t *testing.T) {
-	p := startPlatform(t, "photo_audit_trigger_clock=true", "photo_audit_providers=kiosk=Kiosk Audit Co")
+	// sms-alert sends through the China Mobile (CMPP) simulator, as in tests/sms_test.go.
+	sim, err := smssim.StartCMPP("127.0.0.1:0", map[string]string{"901234": "e2e-sim-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	p := startPlatform(t, "photo_audit_trigger_clock=true", "photo_audit_providers=kiosk=Kiosk Audit Co",
+		"SMS_MOBILE_ADDR="+sim.Addr(), "SMS_FALLBACK_ADDR="+sim.Addr(), "SMS_SIM_SECRET=e2e-sim-secret")
 	ensurePhotoBucket(t, p.env)
 	pool := p.env.Pool(t, p.dsn)
 	ctx := context.Background()
 	base := "/function/card-apply"
+	// Every caller is registered before the first signed call (a function reloads its
+	// registry snapshot at most every 30 s): an outlet, the preset staff role, and a staff
+	// caller granted full values, calendar changes and the SMS contact groups.
+	outlet := p.register(t, "outlet-pa-01", channelauth.KindOutlet, nil)
+	staff := p.register(t, "staff-pa-report", channelauth.KindStaff, nil)
+	privileged := p.register(t, "staff-pa-full", channelauth.KindStaff, append(channelauth.Routes(channelauth.KindStaff),
+		"GET photo-audit-alert /overdue/export/full", "PUT photo-audit-alert /calendar/{date}", "DELETE photo-audit-alert /calendar/{date}",
+		"PUT sms-alert /groups/{group}/members/{member}"))
+	jsonH := http.Header{"Content-Type": {"application/json"}}
+
+	// The audit managers: two members of sms-alert's contact group.
+	managers := []string{fmt.Sprintf("1391234%04d", rand.IntN(5000)), fmt.Sprintf("1391234%04d", 5000+rand.IntN(5000))}
+	for i, phone := range managers {
+		if r := privileged.do(t, "sms-alert", "PUT", fmt.Sprintf("/groups/photo-audit-managers/members/mgr-%d", i), jsonH,
+			map[string]string{"phone": phone}); r.StatusCode != 200 {
+			t.Fatalf("group member: %d %s", r.StatusCode, r.Body)
+		}
+	}
 
 	// 1. A real application with its photo through card-apply: its PhotoSubmitted (stamped
 	//    now) reaches photo-audit-alert through the broker and starts the clock.
@@ -86,7 +112,6 @@ func TestPhotoAudit_ThursdayPhotoAlertsOnWednesdayThroughTheGateway(t *testing.T
 	if resp, b = p.do(t, "PUT", base+"/applications/"+audited+"/photo", http.Header{"Content-Type": {"image/jpeg"}}, idPhoto(t)); resp.StatusCode != 200 {
 		t.Fatalf("photo: %d %s", resp.StatusCode, b)
 	}
-	outlet := p.register(t, "outlet-pa-01", channelauth.KindOutlet, nil)
 	if r := outlet.do(t, "card-apply", "POST", "/applications/"+audited+"/photo-audit", http.Header{"Content-Type": {"application/json"}},
 		[]byte(`{"result":"approved"}`)); r.StatusCode != 200 {
 		t.Fatalf("audit: %d %s", r.StatusCode, r.Body)
@@ -159,20 +184,20 @@ func TestPhotoAudit_ThursdayPhotoAlertsOnWednesdayThroughTheGateway(t *testing.T
 	if status != 200 || out["outcome"] != "already-ran" || len(alerts()) != 1 {
 		t.Fatalf("Wednesday rerun: %d %v, %d alerts", status, out, len(alerts()))
 	}
-	// The relay delivers it: the broker takes it for sms-alert.
-	testenv.Eventually(t, 20*time.Second, "the alert delivered from photo-audit-alert's outbox", func() bool {
-		var n int
-		_ = pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE producer = 'photo-audit-alert' AND delivered_at IS NOT NULL`).Scan(&n)
-		return n == 1
+	// The relay delivers it, sms-alert expands the group: each manager's phone gets the exact
+	// text once, at the simulated China Mobile gateway; nothing came on Tuesday.
+	const text = "有1张社保卡照片审核超期，请尽快审核。"
+	testenv.Eventually(t, 30*time.Second, "the alert at the simulator for each manager", func() bool {
+		return len(textsTo(sim, managers[0])) >= 1 && len(textsTo(sim, managers[1])) >= 1
 	})
+	time.Sleep(time.Second) // a duplicate would arrive now
+	for _, phone := range managers {
+		if got := textsTo(sim, phone); len(got) != 1 || got[0] != text {
+			t.Errorf("SMS to a manager: %q, want exactly [%q]", got, text)
+		}
+	}
 
 	// 7. Staff query: signed staff only; per provider and total.
-	// Both staff callers are registered before the first signed call (the function reloads
-	// its registry snapshot at most every 30 s): the preset role, and one granted full values
-	// and calendar changes.
-	staff := p.register(t, "staff-pa-report", channelauth.KindStaff, nil)
-	privileged := p.register(t, "staff-pa-full", channelauth.KindStaff, append(channelauth.Routes(channelauth.KindStaff),
-		"GET photo-audit-alert /overdue/export/full", "PUT photo-audit-alert /calendar/{date}", "DELETE photo-audit-alert /calendar/{date}"))
 	q := url.Values{"asOf": {"2026-12-09"}, "threshold": {"3"}}
 	r := staff.query(t, "photo-audit-alert", "/overdue", q)
 	var rep struct {
@@ -228,7 +253,6 @@ func TestPhotoAudit_ThursdayPhotoAlertsOnWednesdayThroughTheGateway(t *testing.T
 
 	// 9. The calendar is data: Tuesday Dec 8 made a holiday → on Wednesday only Friday and
 	//    Monday have passed; removed → overdue again. Only a caller granted it may change it.
-	jsonH := http.Header{"Content-Type": {"application/json"}}
 	if r := staff.do(t, "photo-audit-alert", "PUT", "/calendar/2026-12-08", jsonH, map[string]string{"kind": "holiday", "name": "test"}); r.StatusCode != 403 {
 		t.Errorf("calendar change by the preset role: want 403, got %d", r.StatusCode)
 	}
