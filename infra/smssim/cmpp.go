@@ -130,6 +130,7 @@ func (s *Sim) cmppConn(c net.Conn) {
 				}
 			}
 		case cmpp.ActiveTest:
+			s.ActiveTests.Add(1)
 			pk, _ := cmpp.ParsePacket(p, v)
 			_ = write(cmpp.AnswerPacket(pk, v))
 		case cmpp.Terminate:

@@ -123,7 +123,7 @@ type Sim struct {
 	msgSeq   atomic.Uint64
 	reportTo SGIPReportTo
 	// Submits counts accepted segments, Logins successful logins, Refused failed ones.
-	Submits, Logins, Refused, Throttled atomic.Int64
+	Submits, Logins, Refused, Throttled, ActiveTests atomic.Int64
 }
 
 type partial struct {

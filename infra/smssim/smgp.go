@@ -108,6 +108,9 @@ func (s *Sim) smgpConn(c net.Conn) {
 				}
 			}
 		case smgp.ActiveTest, smgp.Exit:
+			if binary.BigEndian.Uint32(p[4:]) == smgp.ActiveTest {
+				s.ActiveTests.Add(1)
+			}
 			pk, _ := smgp.ParsePacket(p)
 			_ = write(smgp.AnswerPacket(pk))
 			if pk.Kind == link.KindTerminate {

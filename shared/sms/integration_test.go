@@ -329,3 +329,35 @@ func TestSMS_VerificationCodesLimitsAndAttempts(t *testing.T) {
 		t.Fatalf("sent %v", sent)
 	}
 }
+
+// A submitted SMS whose report never comes expires after the report wait, announced as expired.
+func TestSMS_NoReportExpires(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	r.sim.Reports(false)
+	pid, _ := r.persons.Register(ctx, "110105194912310037", "赵六", "13600136000")
+	if err := r.consume(t, events.SMSRequested, events.SMSRequestedData{MessageID: "exp-1", Template: "card.application.delivered",
+		RecipientRef: pid, Purpose: events.PurposeNotice}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.disp.Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := r.status(t, "exp-1")[0].Status; s != sms.StatusSubmitted {
+		t.Fatalf("after submit: %s", s)
+	}
+	r.disp.ReportWait = time.Millisecond
+	time.Sleep(10 * time.Millisecond)
+	if err := r.disp.Expire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rec := r.status(t, "exp-1")[0]; rec.Status != sms.StatusExpired || rec.DoneAt == nil {
+		t.Fatalf("after the wait: %+v", rec)
+	}
+	var n int
+	_ = r.pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE event_type = $1 AND event->'data'->>'status' = 'expired'`,
+		string(events.SMSDelivered)).Scan(&n)
+	if n != 1 {
+		t.Fatalf("SMSDelivered expired events: %d", n)
+	}
+}

@@ -212,3 +212,21 @@ func TestCMPP_GocmppClientAgainstSimulator(t *testing.T) {
 		t.Fatal("gocmpp login with a bad secret succeeded")
 	}
 }
+
+// An idle link sends ACTIVE_TEST and stays up on the answers: no reconnect.
+func TestCMPP_KeepAliveOnIdleLink(t *testing.T) {
+	s := start(t)
+	c := link.New(&cmpp.Client{Account: account, Secret: secret}, link.Config{Addr: s.Addr(), KeepAlive: 150 * time.Millisecond,
+		Timeout: time.Second})
+	defer c.Close()
+	if err := c.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "two keep-alives", func() bool { return s.ActiveTests.Load() >= 2 })
+	if _, err := c.Submit(context.Background(), "13800138000", mustSplit(t, "在线"), false); err != nil {
+		t.Fatal(err)
+	}
+	if s.Logins.Load() != 1 || c.Stats.Logins.Load() != 1 {
+		t.Fatalf("logins %d/%d: the idle link was not kept", s.Logins.Load(), c.Stats.Logins.Load())
+	}
+}
