@@ -82,6 +82,9 @@ func (s *Sim) cmppConn(c net.Conn) {
 	var seq uint32
 	var seqMu sync.Mutex
 	nextSeq := func() uint32 { seqMu.Lock(); defer seqMu.Unlock(); seq++; return seq }
+	var pending acks
+	closed := make(chan struct{})
+	defer close(closed)
 	buf := make([]byte, cmpp.MaxPacket)
 	for {
 		_ = c.SetReadDeadline(time.Now().Add(3 * time.Minute))
@@ -125,10 +128,14 @@ func (s *Sim) cmppConn(c net.Conn) {
 					submitted, dest := time.Now(), f.Dest[0]
 					go func() {
 						time.Sleep(delay)
-						_ = write(cmpp.ReportPacket(nextSeq(), v, id, stat, dest, f.SrcID, submitted, time.Now(), 0))
+						s.deliverReport(&pending, nextSeq, write, func(seq uint32) []byte {
+							return cmpp.ReportPacket(seq, v, id, stat, dest, f.SrcID, submitted, time.Now(), 0)
+						}, closed)
 					}()
 				}
 			}
+		case cmpp.DeliverResp:
+			pending.ack(binary.BigEndian.Uint32(p[8:]))
 		case cmpp.ActiveTest:
 			s.ActiveTests.Add(1)
 			pk, _ := cmpp.ParsePacket(p, v)
@@ -138,6 +145,6 @@ func (s *Sim) cmppConn(c net.Conn) {
 			_ = write(cmpp.AnswerPacket(pk, v))
 			return
 		}
-		// DELIVER_RESP and ACTIVE_TEST_RESP need nothing.
+		// ACTIVE_TEST_RESP needs nothing.
 	}
 }

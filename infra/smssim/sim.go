@@ -124,6 +124,8 @@ type Sim struct {
 	reportTo SGIPReportTo
 	// Submits counts accepted segments, Logins successful logins, Refused failed ones.
 	Submits, Logins, Refused, Throttled, ActiveTests atomic.Int64
+	// ReportsAcked counts acknowledged reports, ReportsResent reports sent again.
+	ReportsAcked, ReportsResent atomic.Int64
 }
 
 type partial struct {
@@ -227,5 +229,58 @@ func (s *Sim) add(m Message) {
 	if s.Log != nil {
 		b, _ := json.Marshal(m)
 		_, _ = s.Log.Write(append(b, '\n'))
+	}
+}
+
+// acks tracks the reports of one connection awaiting the client's DELIVER_RESP.
+type acks struct {
+	mu      sync.Mutex
+	waiting map[uint32]chan struct{}
+}
+
+func (a *acks) expect(seq uint32) chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.waiting == nil {
+		a.waiting = map[uint32]chan struct{}{}
+	}
+	ch := make(chan struct{})
+	a.waiting[seq] = ch
+	return ch
+}
+
+func (a *acks) ack(seq uint32) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if ch, ok := a.waiting[seq]; ok {
+		close(ch)
+		delete(a.waiting, seq)
+	}
+}
+
+// ReportAttempts and ReportRetry: a report not acknowledged within ReportRetry is sent
+// again, up to ReportAttempts times, as gateways do.
+const (
+	ReportAttempts = 3
+	ReportRetry    = time.Second
+)
+
+// deliverReport sends a report (a fresh sequence number each time) until acknowledged.
+func (s *Sim) deliverReport(a *acks, nextSeq func() uint32, write func([]byte) error, packet func(seq uint32) []byte, done <-chan struct{}) {
+	for range ReportAttempts {
+		seq := nextSeq()
+		ch := a.expect(seq)
+		if write(packet(seq)) != nil {
+			return
+		}
+		select {
+		case <-ch:
+			s.ReportsAcked.Add(1)
+			return
+		case <-done:
+			return
+		case <-time.After(ReportRetry):
+			s.ReportsResent.Add(1)
+		}
 	}
 }

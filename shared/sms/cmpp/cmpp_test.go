@@ -230,3 +230,32 @@ func TestCMPP_KeepAliveOnIdleLink(t *testing.T) {
 		t.Fatalf("logins %d/%d: the idle link was not kept", s.Logins.Load(), c.Stats.Logins.Load())
 	}
 }
+
+// A report the platform could not record is not acknowledged, and the gateway sends it again.
+func TestCMPP_UnrecordedReportComesAgain(t *testing.T) {
+	s := start(t)
+	var mu sync.Mutex
+	calls := 0
+	var got []link.Report
+	c := client(s, cmpp.V30, secret, func(r link.Report) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if calls++; calls == 1 {
+			return errors.New("database down")
+		}
+		got = append(got, r)
+		return nil
+	})
+	defer c.Close()
+	ids, err := c.Submit(context.Background(), "13800138000", mustSplit(t, "您的社保卡已寄出。"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the report again, recorded", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 1 })
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 2 || got[0].MsgID != ids[0] || !got[0].Delivered || s.ReportsResent.Load() != 1 {
+		t.Fatalf("calls %d, reports %+v, resent %d", calls, got, s.ReportsResent.Load())
+	}
+	eventually(t, "acknowledged", func() bool { return s.ReportsAcked.Load() == 1 })
+}
