@@ -74,11 +74,15 @@ func (s *Sim) cmppConn(c net.Conn) {
 		}
 		return flush()
 	}
-	if err := write(cmpp.ConnectRespPacket(login.Seq, v, status, login.Auth, secret)); err != nil || status != cmpp.StatusOK {
+	if status != cmpp.StatusOK {
 		s.Refused.Add(1)
+		_ = write(cmpp.ConnectRespPacket(login.Seq, v, status, login.Auth, secret))
 		return
 	}
 	s.Logins.Add(1)
+	if err := write(cmpp.ConnectRespPacket(login.Seq, v, status, login.Auth, secret)); err != nil {
+		return
+	}
 	var seq uint32
 	var seqMu sync.Mutex
 	nextSeq := func() uint32 { seqMu.Lock(); defer seqMu.Unlock(); seq++; return seq }
@@ -112,6 +116,7 @@ func (s *Sim) cmppConn(c net.Conn) {
 				continue
 			case drop:
 				_ = flush() // what was accepted is answered; this submit is not
+				hangUp(c)
 				return
 			}
 			id := s.newMsgID()

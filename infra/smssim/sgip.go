@@ -52,10 +52,10 @@ func (s *Sim) sgipConn(c net.Conn) {
 		_, _ = c.Write(sgip.RespPacket(sgip.BindResp, seq, sgip.ResultBadLogin))
 		return
 	}
+	s.Logins.Add(1)
 	if _, err := c.Write(sgip.RespPacket(sgip.BindResp, seq, sgip.ResultOK)); err != nil {
 		return
 	}
-	s.Logins.Add(1)
 	for {
 		_ = c.SetReadDeadline(time.Now().Add(3 * time.Minute))
 		p, err := link.ReadPacket(c, nil, sgip.MaxPacket)
@@ -78,6 +78,7 @@ func (s *Sim) sgipConn(c net.Conn) {
 				_, _ = c.Write(sgip.RespPacket(sgip.SubmitResp, sq, sgip.ResultNodeBusy))
 				continue
 			case drop:
+				hangUp(c)
 				return
 			}
 			seg := sms.Segment{Format: f.Coding, UDHI: f.UDHI, Data: f.Content}

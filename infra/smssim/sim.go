@@ -284,3 +284,16 @@ func (s *Sim) deliverReport(a *acks, nextSeq func() uint32, write func([]byte) e
 		}
 	}
 }
+
+// hangUp ends a connection the way a gateway that drops it does, without losing what was
+// already answered: the answers go out, then FIN; what the client still sends is read and
+// discarded (never kept, never answered) until it closes too. A plain close with unread
+// input would reset the connection and could destroy answers still in the client's
+// receive buffer, which no gateway-side drop is meant to model.
+func hangUp(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	}
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_, _ = io.Copy(io.Discard, c)
+}

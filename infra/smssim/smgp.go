@@ -59,11 +59,15 @@ func (s *Sim) smgpConn(c net.Conn) {
 		_, err := c.Write(b)
 		return err
 	}
-	if err := write(smgp.LoginRespPacket(login.Seq, status, login.Auth, secret)); err != nil || status != smgp.StatusOK {
+	if status != smgp.StatusOK {
 		s.Refused.Add(1)
+		_ = write(smgp.LoginRespPacket(login.Seq, status, login.Auth, secret))
 		return
 	}
 	s.Logins.Add(1)
+	if err := write(smgp.LoginRespPacket(login.Seq, status, login.Auth, secret)); err != nil {
+		return
+	}
 	var seq atomic.Uint32
 	buf := make([]byte, smgp.MaxPacket)
 	for {
@@ -88,6 +92,7 @@ func (s *Sim) smgpConn(c net.Conn) {
 				_ = write(smgp.SubmitRespPacket(sq, [10]byte{}, smgp.StatusBusy))
 				continue
 			case drop:
+				hangUp(c)
 				return
 			}
 			id := s.smgpID()
