@@ -69,6 +69,9 @@ func (s *Sim) smgpConn(c net.Conn) {
 		return
 	}
 	var seq atomic.Uint32
+	var pending acks
+	closed := make(chan struct{})
+	defer close(closed)
 	buf := make([]byte, smgp.MaxPacket)
 	for {
 		_ = c.SetReadDeadline(time.Now().Add(3 * time.Minute))
@@ -108,10 +111,14 @@ func (s *Sim) smgpConn(c net.Conn) {
 					submitted, dest, src := time.Now(), f.Dest[0], f.SrcTermID
 					go func() {
 						time.Sleep(delay)
-						_ = write(smgp.ReportPacket(seq.Add(1), id, stat, dest, src, submitted, time.Now()))
+						s.deliverReport(&pending, func() uint32 { return seq.Add(1) }, write, func(n uint32) []byte {
+							return smgp.ReportPacket(n, id, stat, dest, src, submitted, time.Now())
+						}, closed)
 					}()
 				}
 			}
+		case smgp.DeliverResp:
+			pending.ack(binary.BigEndian.Uint32(p[8:]))
 		case smgp.ActiveTest, smgp.Exit:
 			if binary.BigEndian.Uint32(p[4:]) == smgp.ActiveTest {
 				s.ActiveTests.Add(1)

@@ -83,6 +83,12 @@ func TestSMGP_LoginSubmitLongAndReports(t *testing.T) {
 	if r := reports[failed[0]]; r.Delivered || r.Stat != "UNDELIV" {
 		t.Errorf("failed report %+v", r)
 	}
+	for deadline := time.Now().Add(3 * time.Second); s.ReportsAcked.Load() < 3 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s.ReportsAcked.Load() != 3 || s.ReportsResent.Load() != 0 {
+		t.Errorf("reports acknowledged %d, resent %d", s.ReportsAcked.Load(), s.ReportsResent.Load())
+	}
 }
 
 func TestSMGP_ThrottleAndDropNothingLostOrDuplicated(t *testing.T) {
