@@ -30,23 +30,26 @@ func main() {
 	photos := flag.Int("photos", 10_000_000, "photos in the clock table")
 	pending := flag.Float64("pending", 0.02, "share of photos still awaiting audit")
 	runs := flag.Int("runs", 7, "timed runs of each query (the median is printed)")
-	keep := flag.Bool("keep", false, "keep the database (its DSN is printed) for inspection")
+	keep := flag.Bool("keep", false, "keep the database (its DSN is printed) for inspection or -reuse")
+	reuse := flag.String("reuse", "", "measure on a database kept by -keep (its DSN) instead of filling a new one")
 	flag.Parse()
-	if err := run(*photos, *pending, *runs, *keep); err != nil {
+	if err := run(*photos, *pending, *runs, *keep, *reuse); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-photoaudit:", err)
 		os.Exit(1)
 	}
 }
 
-func run(photos int, pending float64, runs int, keep bool) error {
+func run(photos int, pending float64, runs int, keep bool, reuse string) error {
 	ctx := context.Background()
 	pw, err := secrets.Reader{Dir: os.Getenv("secret_mount_path")}.Read("postgres-password")
 	if err != nil {
 		return fmt.Errorf("test services' secrets (make services-test, then source .state/test/env): %w", err)
 	}
-	dsn, drop, err := testenv.CreateDatabase(ctx, os.Getenv("postgres_dsn"), pw)
-	if err != nil {
-		return err
+	dsn, drop := reuse, func() {}
+	if reuse == "" {
+		if dsn, drop, err = testenv.CreateDatabase(ctx, os.Getenv("postgres_dsn"), pw); err != nil {
+			return err
+		}
 	}
 	if keep {
 		fmt.Println("database kept:", dsn)
@@ -69,7 +72,7 @@ func run(photos int, pending float64, runs int, keep bool) error {
 	asOf := workday.NewDate(2026, 12, 9)
 	start := time.Now()
 	const chunk = 1_000_000
-	for lo := 1; lo <= photos; lo += chunk {
+	for lo := 1; reuse == "" && lo <= photos; lo += chunk {
 		hi := min(lo+chunk-1, photos)
 		if _, err := pool.Exec(ctx, `INSERT INTO photo_audit_clock (application_id, provider, channel, submitted_at, audited_at, result)
 			SELECT 'app-' || g, (ARRAY['provider-a','provider-b','provider-c','provider-d','provider-e'])[1 + g % 5], 'h5', ts,
@@ -80,8 +83,10 @@ func run(photos int, pending float64, runs int, keep bool) error {
 			return err
 		}
 	}
-	if _, err := pool.Exec(ctx, `VACUUM ANALYZE photo_audit_clock`); err != nil {
-		return err
+	if reuse == "" {
+		if _, err := pool.Exec(ctx, `VACUUM ANALYZE photo_audit_clock`); err != nil {
+			return err
+		}
 	}
 	var total, waiting int
 	_ = pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE audited_at IS NULL) FROM photo_audit_clock`).Scan(&total, &waiting)
@@ -104,6 +109,18 @@ func run(photos int, pending float64, runs int, keep bool) error {
 	}
 	const bare = `SELECT count(*) FROM photo_audit_clock WHERE audited_at IS NULL AND submitted_at IS NOT NULL AND submitted_at < $1`
 	const noIndexes = `SET LOCAL enable_indexscan = off; SET LOCAL enable_indexonlyscan = off; SET LOCAL enable_bitmapscan = off`
+	const oneProcess = `SET LOCAL max_parallel_workers_per_gather = 0`
+	count := func(set string) error {
+		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if set != "" {
+				if _, err := tx.Exec(ctx, set); err != nil {
+					return err
+				}
+			}
+			var n int
+			return tx.QueryRow(ctx, bare, cut).Scan(&n)
+		})
+	}
 	var overdue int
 	// The four are measured in turns, so the load of the shared machine falls on each alike.
 	targets := []struct {
@@ -121,16 +138,9 @@ func run(photos int, pending float64, runs int, keep bool) error {
 			_, err := svc.Overdue(ctx, one)
 			return err
 		}},
-		{"floor: bare index-only count(*) of the same rows", func() error { var n int; return pool.QueryRow(ctx, bare, cut).Scan(&n) }},
-		{"the same count without the partial index (sequential scan)", func() error {
-			return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-				if _, err := tx.Exec(ctx, noIndexes); err != nil {
-					return err
-				}
-				var n int
-				return tx.QueryRow(ctx, bare, cut).Scan(&n)
-			})
-		}},
+		{"floor: bare index-only count(*) of the same rows, one process", func() error { return count(oneProcess) }},
+		{"the bare count with parallel workers (Postgres' own plan)", func() error { return count("") }},
+		{"the bare count without the partial index (parallel sequential scan)", func() error { return count(noIndexes) }},
 	}
 	times := make([][]time.Duration, len(targets))
 	for i := -1; i < runs; i++ { // round -1 warms up
@@ -150,9 +160,9 @@ func run(photos int, pending float64, runs int, keep bool) error {
 		med[j] = median(times[j])
 		fmt.Printf("  %-84s median %8s  min %8s\n", tg.name+":", med[j], slices.Min(times[j]).Round(10*time.Microsecond))
 	}
-	fmt.Printf("service/floor %.2f; without the index / service %.1fx; target <= 1s: %v\n",
-		float64(med[0])/float64(med[2]), float64(med[3])/float64(med[0]), med[0] <= time.Second)
-	for _, p := range []struct{ name, set string }{{"with the index", ""}, {"without", noIndexes}} {
+	fmt.Printf("service/floor %.2f; parallel/floor %.2f; without the index / service %.1fx; target <= 1s: %v\n",
+		float64(med[0])/float64(med[2]), float64(med[3])/float64(med[2]), float64(med[4])/float64(med[0]), med[0] <= time.Second)
+	for _, p := range []struct{ name, set string }{{"of the floor", oneProcess}, {"without the index", noIndexes}} {
 		_ = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 			if p.set != "" {
 				if _, err := tx.Exec(ctx, p.set); err != nil {
