@@ -82,7 +82,7 @@ func (s *Service) Overdue(ctx context.Context, q Query) (Report, error) {
 
 // count runs in tx without parallel workers: the scan covers the pending photos only (a
 // few hundred thousand index entries at 10M photos), which one process reads faster than
-// workers start — 3-4x faster measured on the shared bench host (docs/photo-audit-alert.md).
+// workers start (8.8x faster in make bench-photoaudit; docs/photo-audit-alert.md).
 func (s *Service) count(ctx context.Context, tx pgx.Tx, cal *workday.Calendar, q Query) (Report, error) {
 	cut, err := cal.Cutoff(q.AsOf, q.Threshold)
 	if err != nil {
