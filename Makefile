@@ -109,6 +109,14 @@ bench-reconcile:
 	trap '$(TEST_PORTS) infra/scripts/services.sh down' EXIT; \
 	set -a; source $(TEST_STATE)/env; set +a; \
 	cd tests/bench/reconcile && $(GO) run . -n $(RECON_N)
+# The overdue photo-audit count over 10M photos (target <= 1 s), printed. Starts the test
+# services (leaves them running: make services-test-down stops them).
+bench-photoaudit:
+	@$(TEST_PORTS) infra/scripts/services.sh up || exit 1; \
+	set -a; source $(TEST_STATE)/env; set +a; \
+	$(GO) run ./tests/bench/photoaudit -photos $(PHOTOAUDIT_PHOTOS)
+
+PHOTOAUDIT_PHOTOS ?= 10000000
 
 # Walks the audit chain of the make run database and reports the first broken link.
 audit-verify:
@@ -133,3 +141,10 @@ faas-template:
 
 clean:
 	rm -rf build template
+
+# Sustained CMPP submit rate: our client against gocmpp's raw loops, same simulator, same
+# run (floor: ours >= 0.8x the faster gocmpp loop). Needs no services.
+bench-sms:
+	$(GO) run ./tests/bench/sms -duration $(SMS_BENCH_DURATION)
+
+SMS_BENCH_DURATION ?= 5s

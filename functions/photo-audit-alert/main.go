@@ -8,5 +8,5 @@ import (
 )
 
 func main() {
-	runtime.Main("photo-audit-alert", platform.Needs{Postgres: true, ObjectStore: true}, New)
+	runtime.Main("photo-audit-alert", platform.Needs{Postgres: true, Redis: true}, New)
 }

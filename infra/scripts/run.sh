@@ -8,13 +8,15 @@ export SSCARD_STATE=${SSCARD_STATE:-$ROOT/.state/run}
 STATE=$SSCARD_STATE
 GATEWAY=${SSCARD_GATEWAY:-127.0.0.1:8080}
 BRIDGE=${SSCARD_BRIDGE:-127.0.0.1:8090}
+SMSSIM=${SSCARD_SMSSIM:-127.0.0.1:7890}     # CMPP; SMGP, SGIP and our SGIP receiver on the next three ports
+SMSSIM_HOST=${SMSSIM%:*} SMSSIM_PORT=${SMSSIM##*:}
 mkdir -p "$STATE/logs"
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1" 2>/dev/null)" 2>/dev/null; }
 
 stop_all() {
 	touch "$STATE/stopping" # tells a foreground `make run` that this stop is wanted
-	for p in edge-bridge gateway; do
+	for p in edge-bridge gateway smssim; do
 		if alive "$STATE/$p.pid"; then
 			kill "$(cat "$STATE/$p.pid")" 2>/dev/null || true
 			for _ in $(seq 150); do alive "$STATE/$p.pid" || break; sleep 0.1; done
@@ -36,6 +38,18 @@ start() {
 	"$STATE/bin/bootstrap" >"$STATE/logs/bootstrap.log" 2>&1 || { echo "[run] bootstrap failed; see $STATE/logs/bootstrap.log"; stop_all; exit 1; }
 	# Signed callers of the bank, outlet and kiosk channels: keys generated into $STATE/callers.
 	"$STATE/bin/callers" local -dir "$STATE/callers" >"$STATE/logs/callers.log" 2>&1 || { echo "[run] registering local callers failed; see $STATE/logs/callers.log"; stop_all; exit 1; }
+	# The local carriers: the SMS gateway simulators sms-alert sends through (CMPP for the
+	# mobile and fallback channels, SMGP for telecom, SGIP for unicom, whose reports come
+	# back to sms-alert's receiver); what they received is in logs/sms-received.jsonl.
+	go build -o "$STATE/bin/" ./infra/cmd/smssim
+	[ -s "$STATE/smssim-secret" ] || (umask 077; head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$STATE/smssim-secret")
+	"$STATE/bin/smssim" -cmpp "$SMSSIM" -smgp "$SMSSIM_HOST:$((SMSSIM_PORT + 1))" -sgip "$SMSSIM_HOST:$((SMSSIM_PORT + 2))" \
+		-sgip-report-to "$SMSSIM_HOST:$((SMSSIM_PORT + 3))" -secret-file "$STATE/smssim-secret" \
+		-log "$STATE/logs/sms-received.jsonl" >"$STATE/logs/smssim.log" 2>&1 </dev/null &
+	echo $! >"$STATE/smssim.pid"
+	SMS_SIM_SECRET=$(cat "$STATE/smssim-secret") SMS_MOBILE_ADDR=$SMSSIM SMS_FALLBACK_ADDR=$SMSSIM \
+	SMS_TELECOM_ADDR=$SMSSIM_HOST:$((SMSSIM_PORT + 1)) SMS_UNICOM_ADDR=$SMSSIM_HOST:$((SMSSIM_PORT + 2)) \
+	SMS_UNICOM_LISTEN=$SMSSIM_HOST:$((SMSSIM_PORT + 3)) \
 	"$STATE/bin/gateway" -listen "$GATEWAY" -stack stack.yml -bin "$STATE/bin" -logs "$STATE/logs" \
 		>"$STATE/logs/gateway.log" 2>&1 </dev/null &
 	echo $! >"$STATE/gateway.pid"
@@ -68,6 +82,7 @@ status() {
 	else
 		echo "gateway   stopped"
 	fi
+	alive "$STATE/smssim.pid" && echo "smssim    running  CMPP $SMSSIM, SMGP :$((SMSSIM_PORT + 1)), SGIP :$((SMSSIM_PORT + 2)) (simulated carriers; received: $STATE/logs/sms-received.jsonl)" || echo "smssim    stopped"
 	alive "$STATE/edge-bridge.pid" && echo "edge-bridge running  http://$BRIDGE/status   (log $STATE/logs/edge-bridge.log)" || echo "edge-bridge stopped"
 }
 

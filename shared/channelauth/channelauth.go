@@ -26,8 +26,8 @@ const (
 	KindBank   = "bank"
 	KindOutlet = "outlet"
 	KindKiosk  = "kiosk"
-	// KindStaff: a staff member's signed client (finance and operations of the bureau):
-	// speaks for no resident channel; reconcile serves its routes to this kind only.
+	// KindStaff: the bureau's own staff systems (finance desks, report desks, operations).
+	// They speak for no resident channel; what they may do is exactly their routes.
 	KindStaff = "staff"
 	// KindAdmin is a bureau administrator's console or service: operations over many
 	// citizens at once (face-match's 1:N search) that no counter or kiosk may make.

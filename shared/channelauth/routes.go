@@ -67,6 +67,21 @@ var presets = map[string][]string{
 		"GET reconcile /refunds/{refundNo}",
 		"POST reconcile /refunds/{refundNo}/approve",
 		"POST reconcile /refunds/{refundNo}/reject",
+		// The masked overdue photo-audit query and export and the calendar read. Full
+		// names and ID numbers (GET photo-audit-alert /overdue/export/full) and calendar
+		// changes (PUT, DELETE photo-audit-alert /calendar/{date}) are granted by naming them.
+		"GET photo-audit-alert /overdue",
+		"GET photo-audit-alert /overdue/export",
+		"GET photo-audit-alert /calendar",
+		// SMS administration and the daily report. Sending and codes are for the platform's
+		// own services, granted by naming them.
+		"GET sms-alert /groups",
+		"PUT sms-alert /groups/{group}/members/{member}",
+		"DELETE sms-alert /groups/{group}/members/{member}",
+		"GET sms-alert /templates",
+		"GET sms-alert /reports/daily",
+		"GET sms-alert /messages",
+		"GET sms-alert /messages/{id}",
 	},
 	// Administrators of the bureau: the library's upkeep and the 1:N search (audited).
 	KindAdmin: {
