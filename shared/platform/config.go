@@ -5,6 +5,7 @@ package platform
 
 import (
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/sscard/platform/shared/envconf"
@@ -32,7 +33,9 @@ type Needs struct {
 //	s3_region              region [us-east-1]
 //	dependency_timeout     dial/read timeout for every dependency [3s]
 //	retry_after            Retry-After sent with 503 on an outage [5s]
-//	K_SINK / event_sink    where the outbox relay posts CloudEvents (K_SINK wins, as Knative sets it)
+//	K_SINK / event_sink    where the outbox relay sends CloudEvents (K_SINK wins, as Knative sets it):
+//	                       nats://host:4222[,nats://…] publishes to JetStream (shared/eventstream;
+//	                       secrets nats-user, nats-password), http(s)://… posts in binary mode
 //	event_source           CloudEvents source of this function [/functions/<name>]
 //	outbox_poll_interval   how often the relay looks for undelivered events [1s]
 //
@@ -84,9 +87,13 @@ func LoadConfig(name string, environ []string) (Config, error) {
 	if u, err := url.Parse(c.S3Endpoint); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		e.Fail("s3_endpoint", "want an http(s) URL")
 	}
-	if c.EventSink != "" {
-		if u, err := url.Parse(c.EventSink); err != nil || u.Host == "" {
-			e.Fail("event_sink", "want an absolute URL")
+	for _, sink := range strings.Split(c.EventSink, ",") { // nats:// may list cluster members
+		if c.EventSink == "" {
+			break
+		}
+		if u, err := url.Parse(sink); err != nil || u.Host == "" {
+			e.Fail("event_sink", "want an absolute URL (nats://… for JetStream, http(s)://… for a CloudEvents endpoint)")
+			break
 		}
 	}
 	if c.DependencyTimeout <= 0 {

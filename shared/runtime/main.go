@@ -108,9 +108,10 @@ func Run(ctx context.Context, name string, environ []string, needs platform.Need
 	return err
 }
 
-// sinkDelivery sends outbox messages to the event sink. A 4xx other than 408/429 means
-// the sink will never take the event: dead-letter it rather than retry for hours.
-func sinkDelivery(sink *events.Sender) func(context.Context, outbox.Message) error {
+// sinkDelivery sends outbox messages to the event sink (JetStream or HTTP); the row is
+// marked sent only after the sink acknowledged. An HTTP 4xx other than 408/429 means the
+// sink will never take the event: dead-letter it rather than retry for hours.
+func sinkDelivery(sink platform.EventSink) func(context.Context, outbox.Message) error {
 	return func(ctx context.Context, m outbox.Message) error {
 		err := sink.Send(ctx, m.Event)
 		var se *events.SendError
