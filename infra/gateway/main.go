@@ -32,15 +32,15 @@ import (
 
 // Options are the gateway's settings (flags; see -h).
 type Options struct {
-	Listen       string
-	StackFile    string
-	BinDir       string
-	LogDir       string
-	BasePort     int
-	Drain        time.Duration
-	UpstreamTO   time.Duration
-	Functions    []string // empty = all
-	NoCron       bool
+	Listen     string
+	StackFile  string
+	BinDir     string
+	LogDir     string
+	BasePort   int
+	Drain      time.Duration
+	UpstreamTO time.Duration
+	Functions  []string // empty = all
+	NoCron     bool
 	// NATS is the JetStream server list; empty runs nats-server in this process with its
 	// store in NATSStore (default: "nats" next to the log directory).
 	NATS                   string

@@ -114,6 +114,10 @@ func Run(ctx context.Context, name string, environ []string, needs platform.Need
 func sinkDelivery(sink platform.EventSink) func(context.Context, outbox.Message) error {
 	return func(ctx context.Context, m outbox.Message) error {
 		err := sink.Send(ctx, m.Event)
+		var ve *events.ValidationError
+		if errors.As(err, &ve) {
+			return outbox.Permanent(err) // no sink will ever take it
+		}
 		var se *events.SendError
 		if errors.As(err, &se) && se.StatusCode >= 400 && se.StatusCode < 500 &&
 			se.StatusCode != http.StatusRequestTimeout && se.StatusCode != http.StatusTooManyRequests {
