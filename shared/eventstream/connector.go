@@ -43,8 +43,14 @@ type Connector struct {
 }
 
 func (c *Connector) defaults() {
+	if c.Workers <= 0 {
+		c.Workers = 16
+	}
 	if c.Client == nil {
-		c.Client = &http.Client{Timeout: 30 * time.Second}
+		// Keep a connection per worker and route alive (the default keeps 2 per host,
+		// and every other delivery would open a connection).
+		c.Client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+			MaxIdleConnsPerHost: 4 * c.Workers, IdleConnTimeout: 90 * time.Second}}
 	}
 	if c.Log == nil {
 		c.Log = slog.Default()
@@ -57,9 +63,6 @@ func (c *Connector) defaults() {
 	}
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = 2 * time.Minute
-	}
-	if c.Workers <= 0 {
-		c.Workers = 16
 	}
 	if c.AckWait <= 0 {
 		c.AckWait = c.Client.Timeout + 15*time.Second

@@ -84,7 +84,7 @@ func newRig(t *testing.T, urls string, replicas int) *rig {
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	relay := &outbox.Relay{Pool: r.pool, Producer: "producer", Log: quiet(), Poll: 50 * time.Millisecond,
 		MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, MaxAttempts: 1000,
-		Deliver: func(ctx context.Context, m outbox.Message) error { return pub.Send(ctx, m.Event) }}
+		Batch: 256, DeliverAll: eventstream.RelayDelivery(pub)}
 	wg.Go(func() { relay.Run(ctx) })
 
 	var routes []events.Route

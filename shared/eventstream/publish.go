@@ -3,6 +3,7 @@ package eventstream
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sscard/platform/events"
+	"github.com/sscard/platform/shared/outbox"
 )
 
 // contentType of a message body: the CloudEvent in structured JSON mode (the NATS
@@ -60,6 +62,68 @@ func (p *Publisher) Send(ctx context.Context, ev event.Event) error {
 		return fmt.Errorf("eventstream: publish %s: %w", ev.Type(), err)
 	}
 	return nil
+}
+
+// SendAll publishes evs in order without waiting for each ack in turn, then waits for
+// all of them; errs[i] is the outcome of evs[i]. The outbox relay uses it for a batch.
+func (p *Publisher) SendAll(ctx context.Context, evs []event.Event) []error {
+	errs := make([]error, len(evs))
+	if !p.nc.IsConnected() {
+		for i := range errs {
+			errs[i] = ErrNotConnected
+		}
+		return errs
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
+	defer cancel()
+	futures := make([]jetstream.PubAckFuture, len(evs))
+	for i, ev := range evs {
+		if errs[i] = events.Validate(ev); errs[i] != nil {
+			continue
+		}
+		msg, err := encode(Subject(ev.Type()), ev)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		msg.Header.Set(jetstream.MsgIDHeader, ev.ID())
+		if futures[i], errs[i] = p.js.PublishMsgAsync(msg); errs[i] != nil {
+			errs[i] = fmt.Errorf("eventstream: publish %s: %w", ev.Type(), errs[i])
+		}
+	}
+	for i, f := range futures {
+		if f == nil {
+			continue
+		}
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			errs[i] = fmt.Errorf("eventstream: publish %s: %w", evs[i].Type(), err)
+		case <-ctx.Done():
+			errs[i] = fmt.Errorf("eventstream: publish %s: no ack: %w", evs[i].Type(), ctx.Err())
+		}
+	}
+	return errs
+}
+
+// RelayDelivery is the outbox relay's DeliverAll for p: a batch of committed events is
+// published in order and the rows are marked sent once their acks are in. An event that
+// is not valid can never be published and is dead-lettered in the outbox.
+func RelayDelivery(p *Publisher) func(ctx context.Context, ms []outbox.Message) []error {
+	return func(ctx context.Context, ms []outbox.Message) []error {
+		evs := make([]event.Event, len(ms))
+		for i, m := range ms {
+			evs[i] = m.Event
+		}
+		errs := p.SendAll(ctx, evs)
+		for i, err := range errs {
+			var ve *events.ValidationError
+			if errors.As(err, &ve) {
+				errs[i] = outbox.Permanent(err)
+			}
+		}
+		return errs
+	}
 }
 
 // Check reports whether the connection is up.

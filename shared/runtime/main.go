@@ -18,6 +18,7 @@ import (
 
 	"github.com/sscard/platform/events"
 	"github.com/sscard/platform/shared/envconf"
+	"github.com/sscard/platform/shared/eventstream"
 	"github.com/sscard/platform/shared/gm"
 	"github.com/sscard/platform/shared/outbox"
 	"github.com/sscard/platform/shared/platform"
@@ -78,6 +79,10 @@ func Run(ctx context.Context, name string, environ []string, needs platform.Need
 	var background sync.WaitGroup
 	if deps.Postgres != nil && deps.Sink != nil {
 		relay := &outbox.Relay{Pool: deps.Postgres, Producer: name, Log: log, Poll: pcfg.OutboxPoll, Deliver: sinkDelivery(deps.Sink)}
+		if pub, ok := deps.Sink.(*eventstream.Publisher); ok {
+			// JetStream: a claimed batch is published at once and its acks awaited together.
+			relay.DeliverAll, relay.Batch = eventstream.RelayDelivery(pub), 256
+		}
 		background.Go(func() { relay.Run(bgCtx) })
 	}
 	if deps.Audit != nil {
