@@ -12,7 +12,7 @@ TEST_MINIO_PORT ?= 59010
 TEST_PORTS := SSCARD_STATE=$(TEST_STATE) SSCARD_PG_PORT=$(TEST_PG_PORT) SSCARD_REDIS_PORT=$(TEST_REDIS_PORT) SSCARD_MINIO_PORT=$(TEST_MINIO_PORT)
 
 .PHONY: help run stop status build test unit integration services-test services-test-down bench fuzz \
-        vet fmt knative schemas dockerfiles faas-template audit-verify bootstrap clean
+        bench-events vet fmt knative schemas dockerfiles faas-template audit-verify bootstrap clean
 
 help:
 	@echo "make run     start Postgres, Redis, MinIO, the nine functions behind the local gateway (:8080) and the edge-bridge"
@@ -93,6 +93,15 @@ bench:
 	$(GO) test -run=NONE -bench=. -benchtime=1s ./shared/gm ./shared/callsign ./shared/pii ./shared/application && \
 	$(GO) run ./tests/bench/loginpoll -duration $(BENCH_DURATION) && \
 	$(GO) run ./tests/bench/lifecycle -duration $(BENCH_DURATION)
+
+# Events: outbox → NATS JetStream → connector → function against raw JetStream, same run
+# (docs/events-transport.md).
+bench-events:
+	@$(TEST_PORTS) infra/scripts/services.sh up || exit 1; \
+	trap '$(TEST_PORTS) infra/scripts/services.sh down' EXIT; \
+	set -a; source $(TEST_STATE)/env; set +a; \
+	$(GO) run ./tests/bench/events -duration $(BENCH_EVENTS_DURATION)
+BENCH_EVENTS_DURATION ?= 10s
 
 # Walks the audit chain of the make run database and reports the first broken link.
 audit-verify:
