@@ -33,7 +33,7 @@ status:
 build:
 	@mkdir -p $(RUN_STATE)/bin
 	$(GO) build -o $(RUN_STATE)/bin/ ./functions/... ./infra/gateway ./infra/cmd/bootstrap ./edge-bridge \
-	  ./infra/cmd/keygen ./infra/cmd/audit-verify ./infra/cmd/pii-rewrap ./infra/cmd/callers
+	  ./infra/cmd/keygen ./infra/cmd/audit-verify ./infra/cmd/pii-rewrap ./infra/cmd/callers ./infra/connector
 
 vet:
 	$(GO) vet ./...

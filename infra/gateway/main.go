@@ -159,7 +159,7 @@ func Run(ctx context.Context, o Options, environ []string, log *slog.Logger, rea
 	srv := &http.Server{Handler: routes(sup, async, crn, o.UpstreamTO, log), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
-	log.Info("gateway ready", "url", self, "functions", sup.names())
+	log.Info("gateway ready", "url", self, "functions", sup.names(), "nats_url", natsURL)
 	if ready != nil {
 		ready <- l.Addr().String()
 	}
