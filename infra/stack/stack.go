@@ -47,6 +47,16 @@ type Function struct {
 	Labels      map[string]string `yaml:"labels"`
 	Annotations map[string]string `yaml:"annotations"`
 	BuildArgs   map[string]string `yaml:"build_args"`
+	Limits      *Resources        `yaml:"limits"`
+	Requests    *Resources        `yaml:"requests"`
+	// ReadOnlyRootFS: only /tmp is writable (faas-netes mounts an emptyDir there).
+	ReadOnlyRootFS bool `yaml:"readonly_root_filesystem"`
+}
+
+// Resources are Kubernetes quantities ("128Mi", "500m").
+type Resources struct {
+	Memory string `yaml:"memory"`
+	CPU    string `yaml:"cpu"`
 }
 
 // Configuration holds build-wide settings.

@@ -88,6 +88,7 @@ func Run(ctx context.Context, name string, environ []string, needs platform.Need
 	if deps.Audit != nil {
 		background.Go(func() { deps.Audit.RunSealer(bgCtx, deps.Postgres, log) })
 	}
+	background.Go(func() { srv.WatchDependencies(bgCtx, deps.Check, cfg.ReadinessInterval) })
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(l) }()
