@@ -12,7 +12,7 @@ TEST_MINIO_PORT ?= 59010
 TEST_PORTS := SSCARD_STATE=$(TEST_STATE) SSCARD_PG_PORT=$(TEST_PG_PORT) SSCARD_REDIS_PORT=$(TEST_REDIS_PORT) SSCARD_MINIO_PORT=$(TEST_MINIO_PORT)
 
 .PHONY: help run stop status build test unit integration services-test services-test-down bench fuzz \
-        bench-events vet fmt knative schemas dockerfiles faas-template audit-verify bootstrap clean
+        bench-events secrets vet fmt knative schemas dockerfiles faas-template audit-verify bootstrap clean
 
 help:
 	@echo "make run     start Postgres, Redis, MinIO, the nine functions behind the local gateway (:8080) and the edge-bridge"
@@ -93,6 +93,12 @@ bench:
 	$(GO) test -run=NONE -bench=. -benchtime=1s ./shared/gm ./shared/callsign ./shared/pii ./shared/application && \
 	$(GO) run ./tests/bench/loginpoll -duration $(BENCH_DURATION) && \
 	$(GO) run ./tests/bench/lifecycle -duration $(BENCH_DURATION)
+
+# Every secret stack.yml mounts, from SECRETS_DIR (one file per secret), for PLATFORM
+# openfaas (faas-cli) or knative (kubectl); docs/deploying.md names each.
+PLATFORM ?= openfaas
+secrets:
+	@infra/scripts/secrets.sh $(PLATFORM) "$(SECRETS_DIR)"
 
 # Events: outbox → NATS JetStream → connector → function against raw JetStream, same run
 # (docs/events-transport.md).

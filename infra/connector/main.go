@@ -7,6 +7,8 @@
 //	connector dead-letters [consumer] list dead letters (JSON lines), oldest first
 //	connector replay SEQ…             send those dead letters to their function again
 //	connector replay -all [consumer]  replay every dead letter (of one consumer)
+//	connector dead-letter-sink        receive what the Knative Broker gives up on (its
+//	                                  deadLetterSink) into the same dead-letter stream
 //
 // Environment: nats_url [nats://nats.sscard:4222], nats_stream_replicas [1; 3 in
 // production], gateway_url [http://gateway.openfaas:8080], delivery_timeout [30s],
@@ -28,6 +30,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sscard/platform/events"
 	"github.com/sscard/platform/shared/envconf"
@@ -105,8 +110,11 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		}
 		return 0
 	}
+	if len(args) > 0 && args[0] == "dead-letter-sink" {
+		return deadLetterSink(ctx, e, js, nc, stderr)
+	}
 	if len(args) > 0 {
-		fmt.Fprintln(stderr, "usage: connector [dead-letters [consumer] | replay SEQ… | replay -all [consumer]]")
+		fmt.Fprintln(stderr, "usage: connector [dead-letters [consumer] | replay SEQ… | replay -all [consumer] | dead-letter-sink]")
 		return 2
 	}
 
@@ -153,6 +161,56 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	defer srv.Close()
 	if err := c.Run(ctx); err != nil {
 		log.Error("connector stopped", "error", err.Error())
+		return 1
+	}
+	return 0
+}
+
+// deadLetterSink keeps each CloudEvent posted to it (binary or structured) in the
+// dead-letter stream. Knative adds knativeerrordest (the subscriber's URL),
+// knativeerrorcode and knativeerrordata (its answer) to what it dead-letters.
+func deadLetterSink(ctx context.Context, e *envconf.Env, js jetstream.JetStream, nc *nats.Conn, stderr io.Writer) int {
+	log := slog.New(slog.NewJSONHandler(stderr, nil)).With("component", "dead-letter-sink")
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /_/health", func(w http.ResponseWriter, r *http.Request) {
+		if err := eventstream.Check(nc); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "OK")
+	})
+	mux.HandleFunc("POST /", func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+		if err != nil {
+			http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		ev, err := events.FromHTTP(r.Context(), r.Header, body)
+		if err != nil {
+			// Kept anyway would need a valid event; refuse so the Broker logs it.
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		ext := ev.Extensions()
+		dest, _ := ext["knativeerrordest"].(string)
+		code, _ := strconv.Atoi(fmt.Sprint(ext["knativeerrorcode"]))
+		reason := fmt.Sprintf("knative gave up delivering to %s: HTTP %d %v", dest, code, ext["knativeerrordata"])
+		consumer := "knative"
+		if i := strings.Index(dest, "://"); i >= 0 {
+			// http://<service>.<namespace>.svc.cluster.local → <service>
+			consumer, _, _ = strings.Cut(dest[i+3:], ".")
+		}
+		if err := eventstream.KeepDeadLetter(r.Context(), js, consumer, reason, code, ev); err != nil {
+			log.Warn("cannot keep dead letter", "error", err.Error())
+			http.Error(w, "not kept", http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	})
+	srv := &http.Server{Addr: e.String("listen", ":8080"), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	if err := srv.ListenAndServe(); err != nil && ctx.Err() == nil {
+		log.Error("dead-letter sink stopped", "error", err.Error())
 		return 1
 	}
 	return 0

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,5 +27,29 @@ func TestRepositoryStackFile_TopicsMatchRoutes(t *testing.T) {
 		if !slices.Equal(got, w) {
 			t.Errorf("%s: annotations.%s: want %q, got %q", name, TopicsAnnotation, strings.Join(w, ","), strings.Join(got, ","))
 		}
+	}
+}
+
+// make secrets creates exactly the secrets the functions mount.
+func TestSecretsScriptCreatesEverySecretTheStackMounts(t *testing.T) {
+	f, err := Load(filepath.Join("..", "..", "stack.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, name := range f.Names() {
+		for _, s := range f.Functions[name].Secrets {
+			if !slices.Contains(want, s) {
+				want = append(want, s)
+			}
+		}
+	}
+	slices.Sort(want)
+	out, err := exec.Command("bash", filepath.Join("..", "scripts", "secrets.sh"), "list").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Fields(string(out)); !slices.Equal(got, want) {
+		t.Errorf("secrets.sh list: want %v, got %v", want, got)
 	}
 }

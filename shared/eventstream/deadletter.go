@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -94,6 +95,25 @@ func Replay(ctx context.Context, js jetstream.JetStream, seq uint64) error {
 	}
 	if err := s.DeleteMsg(ctx, seq); err != nil {
 		return fmt.Errorf("eventstream: replayed %d but could not remove it: %w", seq, err)
+	}
+	return nil
+}
+
+// KeepDeadLetter stores an event another system gave up on (the Knative Broker's
+// deadLetterSink) in the dead-letter stream, under consumer, with the reason it gave.
+func KeepDeadLetter(ctx context.Context, js jetstream.JetStream, consumer, reason string, status int, ev event.Event) error {
+	msg, err := encode(deadLetterSubject(consumer), ev)
+	if err != nil {
+		return err
+	}
+	msg.Header.Set(hdrReason, truncate(reason, 1000))
+	msg.Header.Set(hdrStatus, strconv.Itoa(status))
+	msg.Header.Set(hdrConsumer, consumer)
+	msg.Header.Set(hdrEventType, ev.Type())
+	msg.Header.Set(hdrDeadAt, time.Now().UTC().Format(time.RFC3339Nano))
+	msg.Header.Set(jetstream.MsgIDHeader, "dl-"+consumer+"-"+ev.Source()+"-"+ev.ID())
+	if _, err := js.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("eventstream: keep dead letter: %w", err)
 	}
 	return nil
 }
