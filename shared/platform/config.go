@@ -26,7 +26,9 @@ type Needs struct {
 //	postgres_max_conns     pool size per instance [4]; writes hold a connection through their commit's WAL flush,
 //	                       so a write-heavy function wants more connections than the node has CPUs
 //	postgres_min_conns     connections kept warm [0]
-//	redis_addr             host:port [127.0.0.1:6379]
+//	redis_addr             host:port [127.0.0.1:6379]; several, comma-separated: Redis Cluster
+//	                       (seed nodes), or the sentinels when redis_master_name is set
+//	redis_master_name      Sentinel master name [none]
 //	redis_db               database number [0]
 //	redis_pool_size        connections per instance [10]
 //	s3_endpoint            MinIO/S3 base URL [http://127.0.0.1:9000]
@@ -46,6 +48,7 @@ type Config struct {
 	PostgresMaxConns  int
 	PostgresMinConns  int
 	RedisAddr         string
+	RedisMasterName   string
 	RedisDB           int
 	RedisPoolSize     int
 	S3Endpoint        string
@@ -65,6 +68,7 @@ func LoadConfig(name string, environ []string) (Config, error) {
 		PostgresMaxConns:  e.Int("postgres_max_conns", 4, 1, 1000),
 		PostgresMinConns:  e.Int("postgres_min_conns", 0, 0, 1000),
 		RedisAddr:         e.String("redis_addr", "127.0.0.1:6379"),
+		RedisMasterName:   e.String("redis_master_name", ""),
 		RedisDB:           e.Int("redis_db", 0, 0, 15),
 		RedisPoolSize:     e.Int("redis_pool_size", 10, 1, 10000),
 		S3Endpoint:        e.String("s3_endpoint", "http://127.0.0.1:9000"),
@@ -74,6 +78,9 @@ func LoadConfig(name string, environ []string) (Config, error) {
 		EventSink:         e.String("K_SINK", e.String("event_sink", "")),
 		EventSource:       e.String("event_source", "/functions/"+name),
 		OutboxPoll:        e.Duration("outbox_poll_interval", time.Second),
+	}
+	if strings.Contains(c.RedisAddr, ",") && c.RedisMasterName == "" && c.RedisDB != 0 {
+		e.Fail("redis_db", "Redis Cluster has only database 0")
 	}
 	if c.PostgresMinConns > c.PostgresMaxConns {
 		e.Fail("postgres_min_conns", "must not exceed postgres_max_conns")

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -29,7 +30,7 @@ type Deps struct {
 	Name     string
 	Config   Config
 	Postgres *pgxpool.Pool
-	Redis    *redis.Client
+	Redis    redis.UniversalClient
 	S3       *s3.Client
 	// Sink delivers CloudEvents from the outbox: a JetStream publisher when event_sink is
 	// nats://…, an HTTP sender (K_SINK on Knative) when http(s)://…; nil when none is set.
@@ -77,10 +78,13 @@ func Open(ctx context.Context, name string, cfg Config, needs Needs, sec secrets
 			d.Close()
 			return nil, err
 		}
-		d.Redis = redis.NewClient(&redis.Options{
-			Addr: cfg.RedisAddr, Password: pw, DB: cfg.RedisDB, PoolSize: cfg.RedisPoolSize,
+		// One address: a single node; several: Redis Cluster; a master name: Sentinel
+		// (the addresses are the sentinels'). Multi-key scripts and transactions keep
+		// their keys in one slot with hash tags ({session id}).
+		d.Redis = redis.NewUniversalClient(&redis.UniversalOptions{
+			Addrs: splitAddrs(cfg.RedisAddr), MasterName: cfg.RedisMasterName, Password: pw, DB: cfg.RedisDB,
+			PoolSize: cfg.RedisPoolSize, MaxRetries: 1,
 			DialTimeout: cfg.DependencyTimeout, ReadTimeout: cfg.DependencyTimeout, WriteTimeout: cfg.DependencyTimeout,
-			MaxRetries: 1,
 		})
 	}
 	if needs.ObjectStore {
@@ -120,6 +124,16 @@ func Open(ctx context.Context, name string, cfg Config, needs Needs, sec secrets
 		d.Sink = s
 	}
 	return d, nil
+}
+
+func splitAddrs(s string) []string {
+	var out []string
+	for a := range strings.SplitSeq(s, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // EventSink takes one event and answers once it is safely delivered (nil) or not.
