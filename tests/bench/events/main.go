@@ -46,12 +46,15 @@ import (
 	"github.com/sscard/platform/tests/testenv"
 )
 
+var workers int
+
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func main() {
 	n := flag.Int("events", 5000, "events per flat-out run")
 	rate := flag.Int("rate", 1000, "events/s of the paced runs")
 	d := flag.Duration("duration", 10*time.Second, "length of each paced run")
+	flag.IntVar(&workers, "workers", 16, "connector deliveries in flight per route")
 	flag.Parse()
 	if err := run(*n, *rate, *d); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-events:", err)
@@ -312,7 +315,7 @@ func benchPlatform(ctx context.Context, url string, pool *pgxpool.Pool, n, rate 
 	rctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
-	conn := &eventstream.Connector{JS: js, Routes: []events.Route{{Type: events.KioskHeartbeat, Consumer: "kiosk"}}, Log: quiet,
+	conn := &eventstream.Connector{JS: js, Routes: []events.Route{{Type: events.KioskHeartbeat, Consumer: "kiosk"}}, Log: quiet, Workers: workers,
 		Target: func(string) string { return fn.URL }}
 	wg.Go(func() { _ = conn.Run(rctx) })
 
