@@ -12,7 +12,7 @@ TEST_MINIO_PORT ?= 59010
 TEST_PORTS := SSCARD_STATE=$(TEST_STATE) SSCARD_PG_PORT=$(TEST_PG_PORT) SSCARD_REDIS_PORT=$(TEST_REDIS_PORT) SSCARD_MINIO_PORT=$(TEST_MINIO_PORT)
 
 .PHONY: help run stop status build test unit integration services-test services-test-down bench fuzz \
-        bench-face bench-reconcile bench-sms bench-photoaudit bench-kiosk bench-edge bench-events edge \
+        bench-face bench-reconcile bench-sms bench-photoaudit bench-kiosk bench-edge bench-events edge secrets \
         vet fmt knative schemas dockerfiles faas-template audit-verify bootstrap clean
 
 help:
@@ -34,7 +34,7 @@ status:
 build:
 	@mkdir -p $(RUN_STATE)/bin
 	$(GO) build -o $(RUN_STATE)/bin/ ./functions/... ./infra/gateway ./infra/cmd/bootstrap ./edge-bridge \
-	  ./infra/cmd/keygen ./infra/cmd/audit-verify ./infra/cmd/pii-rewrap ./infra/cmd/callers
+	  ./infra/cmd/keygen ./infra/cmd/audit-verify ./infra/cmd/pii-rewrap ./infra/cmd/callers ./infra/connector
 
 vet:
 	$(GO) vet ./...
@@ -117,6 +117,20 @@ bench-photoaudit:
 	$(GO) run ./tests/bench/photoaudit -photos $(PHOTOAUDIT_PHOTOS)
 
 PHOTOAUDIT_PHOTOS ?= 10000000
+# Every secret stack.yml mounts, from SECRETS_DIR (one file per secret), for PLATFORM
+# openfaas (faas-cli) or knative (kubectl); docs/deploying.md names each.
+PLATFORM ?= openfaas
+secrets:
+	@infra/scripts/secrets.sh $(PLATFORM) "$(SECRETS_DIR)"
+
+# Events: outbox → NATS JetStream → connector → function against raw JetStream, same run
+# (docs/events-transport.md).
+bench-events:
+	@$(TEST_PORTS) infra/scripts/services.sh up || exit 1; \
+	trap '$(TEST_PORTS) infra/scripts/services.sh down' EXIT; \
+	set -a; source $(TEST_STATE)/env; set +a; \
+	$(GO) run ./tests/bench/events -duration $(BENCH_EVENTS_DURATION)
+BENCH_EVENTS_DURATION ?= 10s
 
 # Walks the audit chain of the make run database and reports the first broken link.
 audit-verify:

@@ -1,8 +1,9 @@
 //go:build integration
 
 // End-to-end tests of the local platform: the gateway starts the nine function binaries
-// against the real Postgres, Redis and MinIO of `make test`, routes to them, and brokers
-// CloudEvents between them.
+// against the real Postgres, Redis and MinIO of `make test`, routes to them, and carries
+// CloudEvents between them on JetStream (its embedded nats-server, or the one nats_url
+// names) through the event connector.
 package tests
 
 import (
@@ -25,6 +26,7 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sscard/platform/events"
 	"github.com/sscard/platform/shared/outbox"
@@ -87,7 +89,7 @@ func startPlatform(t *testing.T, extraEnv ...string) *localPlatform {
 	gwLog, _ := os.Create(filepath.Join(dir, "gateway.log"))
 	cmd := exec.Command(filepath.Join(bin, "gateway"), "-listen", addr, "-stack", filepath.Join(env.Root, "stack.yml"),
 		"-bin", bin, "-logs", logs, "-base-port", "0", "-drain", "0s",
-		"-broker-poll", "200ms", "-broker-min-backoff", "200ms")
+		"-connector-min-backoff", "200ms")
 	cmd.Env = append(append(os.Environ(), env.FunctionEnv(dsn)...), extraEnv...)
 	cmd.Stdout, cmd.Stderr = gwLog, gwLog
 	if err := cmd.Start(); err != nil {
@@ -152,18 +154,15 @@ func TestPlatform_EveryFunctionAnswersBehindTheGateway(t *testing.T) {
 
 func TestPlatform_EventsAreDeliveredAtLeastOnceAndAppliedOnce(t *testing.T) {
 	p := startPlatform(t)
+	pool := p.env.Pool(t, p.dsn)
 	kiosk := fmt.Sprintf("k-%d", rand.IntN(1_000_000))
 	hb := heartbeat(t, kiosk, time.Now().Add(-time.Minute))
 
-	// Published twice to the broker (a producer retrying): one effect.
-	for range 2 {
-		resp, body := p.send(t, "/broker/events", hb)
-		if resp.StatusCode != http.StatusAccepted || resp.Header.Get("X-Event-Subscribers") != "1" {
-			t.Fatalf("publish: want 202 with one subscriber, got %d %s", resp.StatusCode, body)
-		}
-	}
+	// Committed in a producer's outbox: its relay publishes to JetStream, the connector
+	// delivers to kiosk.
+	p.emit(t, pool, hb)
 	p.waitHeartbeats(t, kiosk, 1)
-	// Delivered twice straight to the consumer (a broker redelivering): applied once.
+	// Delivered twice more straight to the consumer (a connector redelivering): applied once.
 	var outcomes []string
 	for range 2 {
 		resp, body := p.send(t, "/function/kiosk", hb)
@@ -173,35 +172,33 @@ func TestPlatform_EventsAreDeliveredAtLeastOnceAndAppliedOnce(t *testing.T) {
 		outcomes = append(outcomes, resp.Header.Get("X-Event-Outcome"))
 	}
 	if outcomes[0] != "duplicate" || outcomes[1] != "duplicate" {
-		t.Errorf("redelivery after the broker's delivery: want duplicate twice, got %v", outcomes)
+		t.Errorf("redelivery after the connector's delivery: want duplicate twice, got %v", outcomes)
 	}
 	time.Sleep(500 * time.Millisecond)
 	if n := p.heartbeats(t, kiosk); n != 1 {
 		t.Errorf("want exactly one heartbeat recorded, got %d", n)
 	}
 
-	// Subscriber down: the event waits in the broker's queue and arrives when it is back.
+	// Subscriber down: the event waits in JetStream (the connector naks with backoff) and
+	// arrives when it is back.
 	p.scale(t, "kiosk", 0)
-	resp, body := p.send(t, "/broker/events", heartbeat(t, kiosk, time.Now()))
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("publish while down: want 202, got %d %s", resp.StatusCode, body)
-	}
-	pool := p.env.Pool(t, p.dsn)
-	testenv.Eventually(t, 10*time.Second, "a failed delivery attempt", func() bool {
-		var attempts int
-		_ = pool.QueryRow(context.Background(), `SELECT coalesce(max(attempts), 0) FROM outbox
-			WHERE producer = 'broker' AND destination = 'kiosk' AND delivered_at IS NULL`).Scan(&attempts)
-		return attempts >= 1
-	})
+	p.emit(t, pool, heartbeat(t, kiosk, time.Now()))
+	time.Sleep(1500 * time.Millisecond)
 	p.scale(t, "kiosk", 1)
 	p.waitHeartbeats(t, kiosk, 2)
+	if b, _ := os.ReadFile(filepath.Join(p.logs, "gateway.log")); !strings.Contains(string(b), "will retry") {
+		t.Errorf("want the connector's failed attempt while kiosk was down in the gateway log")
+	}
+}
 
-	// An invalid event is refused with the reasons, and nothing is queued for it.
-	bad := heartbeat(t, kiosk, time.Now())
-	bad.SetSource("/kiosks/someone-else")
-	resp, body = p.send(t, "/broker/events", bad)
-	if resp.StatusCode != 400 || !strings.Contains(string(body), "invalidParams") {
-		t.Errorf("invalid event: want 400 problem with invalidParams, got %d %s", resp.StatusCode, body)
+// emit commits ev in card-apply's outbox, as card-apply does with its own events.
+func (p *localPlatform) emit(t *testing.T, pool *pgxpool.Pool, ev event.Event) {
+	t.Helper()
+	err := pgx.BeginFunc(context.Background(), pool, func(tx pgx.Tx) error {
+		return outbox.Enqueue(context.Background(), tx, "card-apply", "", ev)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

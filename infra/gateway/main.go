@@ -1,9 +1,11 @@
 // Command gateway makes one machine behave like the cluster, for development and tests:
 // it starts every function in stack.yml as its own process (the same binary that goes
 // into its image), routes /function/<name> and /async-function/<name> like the OpenFaaS
-// gateway, fires the cron-connector schedules from stack.yml annotations, and acts as the
-// event broker for the routing table in events/ (durable, retried, dead-lettered).
-// Production uses OpenFaaS or Knative instead.
+// gateway, fires the cron-connector schedules from stack.yml annotations, and carries
+// events as production does on OpenFaaS: functions' outbox relays publish to NATS
+// JetStream (a nats-server embedded here unless -nats names one) and the event connector
+// (shared/eventstream, run in this process) delivers every route of events/ through
+// /function/<name>. Production uses OpenFaaS or Knative instead.
 package main
 
 import (
@@ -30,17 +32,21 @@ import (
 
 // Options are the gateway's settings (flags; see -h).
 type Options struct {
-	Listen       string
-	StackFile    string
-	BinDir       string
-	LogDir       string
-	BasePort     int
-	Drain        time.Duration
-	UpstreamTO   time.Duration
-	Functions    []string // empty = all
-	NoCron       bool
-	BrokerPoll   time.Duration
-	BrokerMinTry time.Duration
+	Listen     string
+	StackFile  string
+	BinDir     string
+	LogDir     string
+	BasePort   int
+	Drain      time.Duration
+	UpstreamTO time.Duration
+	Functions  []string // empty = all
+	NoCron     bool
+	// NATS is the JetStream server list; empty runs nats-server in this process with its
+	// store in NATSStore (default: "nats" next to the log directory).
+	NATS                   string
+	NATSStore              string
+	ConnectorMinBackoff    time.Duration
+	ConnectorMaxDeliveries int
 }
 
 func main() {
@@ -55,8 +61,18 @@ func main() {
 	flag.DurationVar(&o.UpstreamTO, "upstream-timeout", stack.GatewayUpstreamTimeout, "upstream timeout (must exceed every exec_timeout)")
 	flag.StringVar(&only, "only", "", "comma-separated functions to start (default all)")
 	flag.BoolVar(&o.NoCron, "no-cron", false, "do not fire schedules")
-	flag.DurationVar(&o.BrokerPoll, "broker-poll", time.Second, "broker redelivery poll interval")
-	flag.DurationVar(&o.BrokerMinTry, "broker-min-backoff", 500*time.Millisecond, "broker first retry delay")
+	flag.StringVar(&o.NATS, "nats", "", "NATS JetStream URL(s); empty: run nats-server in this process")
+	flag.StringVar(&o.NATSStore, "nats-store", "", "JetStream store directory of the embedded server (default: nats next to -logs)")
+	flag.DurationVar(&o.ConnectorMinBackoff, "connector-min-backoff", 500*time.Millisecond, "event connector's first retry delay")
+	flag.IntVar(&o.ConnectorMaxDeliveries, "connector-max-deliveries", 10, "deliveries before an event is dead-lettered")
+	// Flags of the Postgres broker this gateway had before JetStream; kept so older
+	// scripts still start it: the poll is gone, the backoff is the connector's.
+	flag.Func("broker-poll", "obsolete; ignored", func(string) error { return nil })
+	flag.Func("broker-min-backoff", "obsolete; same as -connector-min-backoff", func(v string) error {
+		d, err := time.ParseDuration(v)
+		o.ConnectorMinBackoff = d
+		return err
+	})
 	flag.Parse()
 	o.Functions = splitList(only)
 
@@ -75,19 +91,29 @@ func Run(ctx context.Context, o Options, environ []string, log *slog.Logger, rea
 	if err != nil {
 		return fmt.Errorf("stack: %w", err)
 	}
-	// Dependencies of the gateway itself: Postgres for the broker's durable queue.
+	// The functions' database is migrated before they start, as a deploy job would.
 	pcfg, err := platform.LoadConfig("gateway", environ)
 	if err != nil {
 		return err
 	}
 	sec := secrets.Reader{Dir: envconf.New(environ).String("secret_mount_path", secrets.DefaultMountPath)}
-	deps, err := platform.Open(ctx, "gateway", pcfg, platform.Needs{Postgres: true}, sec, log)
-	if err != nil {
-		return err
-	}
-	defer deps.Close()
 	if err := migrate(ctx, pcfg.PostgresDSN, sec); err != nil {
 		return err
+	}
+	natsURL := o.NATS
+	if natsURL == "" {
+		natsURL = envconf.New(environ).String("nats_url", "")
+	}
+	if natsURL == "" {
+		if err := os.MkdirAll(o.LogDir, 0o755); err != nil {
+			return err
+		}
+		ns, err := startNATS(natsDir(o), filepath.Join(o.LogDir, "nats.log"))
+		if err != nil {
+			return err
+		}
+		defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+		natsURL = ns.ClientURL()
 	}
 
 	l, err := net.Listen("tcp", o.Listen)
@@ -96,8 +122,8 @@ func Run(ctx context.Context, o Options, environ []string, log *slog.Logger, rea
 	}
 	defer l.Close() // on early returns; Serve owns it afterwards
 	self := "http://" + l.Addr().String()
-	// Parsed once the real address is known: EVENT_SINK defaults to this broker.
-	file, err := stack.Parse(stackYAML, lookup(environ, l.Addr().String()))
+	// Functions publish their events to this JetStream server.
+	file, err := stack.Parse(stackYAML, lookup(environ, natsURL))
 	if err != nil {
 		return fmt.Errorf("stack: %w", err)
 	}
@@ -109,8 +135,17 @@ func Run(ctx context.Context, o Options, environ []string, log *slog.Logger, rea
 	}
 	defer sup.stopAll()
 
-	brk := newBroker(deps.Postgres, sup, self, log, o)
-	go brk.run(ctx)
+	connCtx, stopConnector := context.WithCancel(ctx)
+	connDone := make(chan struct{})
+	go func() {
+		defer close(connDone)
+		if err := runConnector(connCtx, natsURL, sup, self, o, log); err != nil {
+			log.Error("event connector stopped", "error", err.Error())
+		}
+	}()
+	// Stopped before the functions (deferred later, runs earlier): no delivery to a
+	// process that is going away.
+	defer func() { stopConnector(); <-connDone }()
 	async := newAsyncQueue(sup, log, o.UpstreamTO)
 	defer async.close()
 
@@ -121,10 +156,10 @@ func Run(ctx context.Context, o Options, environ []string, log *slog.Logger, rea
 		defer crn.stop()
 	}
 
-	srv := &http.Server{Handler: routes(sup, brk, async, crn, o.UpstreamTO, log), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: routes(sup, async, crn, o.UpstreamTO, log), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
-	log.Info("gateway ready", "url", self, "functions", sup.names())
+	log.Info("gateway ready", "url", self, "functions", sup.names(), "nats_url", natsURL)
 	if ready != nil {
 		ready <- l.Addr().String()
 	}
@@ -142,14 +177,15 @@ func Run(ctx context.Context, o Options, environ []string, log *slog.Logger, rea
 }
 
 // lookup gives stack.yml's envsubst the process environment, with local defaults for the
-// variables stack.yml leaves to the platform: where the services and the broker are.
-func lookup(environ []string, listen string) func(string) string {
+// variables stack.yml leaves to the platform: where the services and JetStream are.
+func lookup(environ []string, natsURL string) func(string) string {
 	e := envconf.New(environ)
 	local := map[string]string{
 		"POSTGRES_DSN": e.String("postgres_dsn", ""),
 		"REDIS_ADDR":   e.String("redis_addr", ""),
 		"S3_ENDPOINT":  e.String("s3_endpoint", ""),
-		"EVENT_SINK":   "http://" + listen + "/broker/events",
+		"EVENT_SINK":   natsURL,
+		"NATS_URL":     natsURL,
 	}
 	return func(k string) string {
 		if v, ok := e.Lookup(k); ok {

@@ -15,7 +15,7 @@ import (
 )
 
 // routes is the gateway's HTTP surface, shaped like the OpenFaaS gateway's where one exists.
-func routes(sup *supervisor, brk *broker, async *asyncQueue, crn *scheduler, upstream time.Duration, log *slog.Logger) http.Handler {
+func routes(sup *supervisor, async *asyncQueue, crn *scheduler, upstream time.Duration, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	proxies := map[string]*httputil.ReverseProxy{}
 	for _, name := range sup.names() {
@@ -90,8 +90,6 @@ func routes(sup *supervisor, brk *broker, async *asyncQueue, crn *scheduler, ups
 		}
 		writeJSON(w, http.StatusOK, crn.list())
 	})
-	mux.HandleFunc("POST /broker/events", brk.ingest)
-	mux.HandleFunc("GET /broker/dead-letters", brk.deadLetters)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "OK") })
 	return mux
 }

@@ -55,8 +55,15 @@ func Generate(f *stack.File, routes []events.Route) (map[string][]byte, error) {
 		map[string]any{
 			"apiVersion": "eventing.knative.dev/v1",
 			"kind":       "Broker",
-			"metadata":   map[string]any{"name": "default", "namespace": Namespace},
+			"metadata": map[string]any{"name": "default", "namespace": Namespace, "annotations": map[string]any{
+				// A durable class; the default MTChannelBasedBroker on InMemoryChannel loses
+				// events on a restart. Kafka here; the NATS JetStream channel
+				// (MTChannelBasedBroker + a JetStream channel template) also fits
+				// (docs/events-transport.md).
+				"eventing.knative.dev/broker.class": "Kafka"}},
+			"spec": map[string]any{"delivery": deadLetterDelivery()},
 		},
+		deadLetterService(),
 		map[string]any{
 			"apiVersion": "sources.knative.dev/v1",
 			"kind":       "SinkBinding",
@@ -95,7 +102,7 @@ func Generate(f *stack.File, routes []events.Route) (map[string][]byte, error) {
 				"broker":     "default",
 				"filter":     map[string]any{"attributes": map[string]any{"type": string(r.Type)}},
 				"subscriber": map[string]any{"ref": ref("serving.knative.dev/v1", "Service", r.Consumer)},
-				"delivery":   map[string]any{"retry": 5, "backoffPolicy": "exponential", "backoffDelay": "PT0.5S"},
+				"delivery":   deadLetterDelivery(),
 			},
 		})
 	}
@@ -109,6 +116,58 @@ func Generate(f *stack.File, routes []events.Route) (map[string][]byte, error) {
 	}
 	return out, nil
 }
+
+// DeadLetterService receives what the Broker gives up on (knativeerrorcode and
+// knativeerrordata say why) and keeps it in the JetStream dead-letter stream, where
+// `connector dead-letters` lists it (infra/connector dead-letter-sink).
+const DeadLetterService = "event-dead-letters"
+
+func deadLetterDelivery() map[string]any {
+	return map[string]any{"retry": 5, "backoffPolicy": "exponential", "backoffDelay": "PT0.5S",
+		"deadLetterSink": map[string]any{"ref": ref("serving.knative.dev/v1", "Service", DeadLetterService)}}
+}
+
+func deadLetterService() map[string]any {
+	container := map[string]any{
+		"image": "${REGISTRY:-ghcr.io/sscard}/event-connector:${TAG:-latest}",
+		"args":  []any{"dead-letter-sink"},
+		"ports": []any{map[string]any{"containerPort": 8080}},
+		"env": []any{map[string]any{"name": "nats_url", "value": "nats://nats.sscard:4222"},
+			map[string]any{"name": "GOMEMLIMIT", "value": "115MiB"}},
+		"resources": map[string]any{"limits": map[string]any{"memory": "128Mi", "cpu": "500m"},
+			"requests": map[string]any{"memory": "64Mi", "cpu": "50m"}},
+		"securityContext": containerSecurity(true),
+		"readinessProbe":  map[string]any{"httpGet": map[string]any{"path": "/_/health"}},
+	}
+	return map[string]any{
+		"apiVersion": "serving.knative.dev/v1",
+		"kind":       "Service",
+		"metadata":   map[string]any{"name": DeadLetterService, "namespace": Namespace},
+		"spec": map[string]any{"template": map[string]any{
+			"metadata": map[string]any{"annotations": map[string]any{"autoscaling.knative.dev/min-scale": "1"}},
+			"spec":     map[string]any{"containers": []any{container}, "securityContext": podSecurity()},
+		}},
+	}
+}
+
+// Restricted Pod Security: a numeric non-root user (the image's USER 10001), no
+// privilege escalation, no capabilities, the runtime's default seccomp profile.
+func podSecurity() map[string]any {
+	return map[string]any{"runAsNonRoot": true, "runAsUser": 10001, "runAsGroup": 10001,
+		"seccompProfile": map[string]any{"type": "RuntimeDefault"}}
+}
+
+// readOnly: the watchdog writes its lock file to /tmp, which Knative gives a function only
+// with the emptyDir feature flag; functions keep a writable root there (OpenFaaS mounts
+// /tmp itself and sets readonly_root_filesystem from stack.yml).
+func containerSecurity(readOnly bool) map[string]any {
+	return map[string]any{"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": readOnly,
+		"capabilities": map[string]any{"drop": []any{"ALL"}}}
+}
+
+// maxContainerConcurrency is Knative's default container-concurrency-max-limit; above it
+// the Service is refused.
+const maxContainerConcurrency = 1000
 
 // TriggerName is "<consumer>-<type without the cn.sscard. prefix and .vN suffix>",
 // DNS-safe and at most 63 characters.
@@ -153,19 +212,35 @@ func service(name string, fn stack.Function) (map[string]any, error) {
 	var mounts, volumes []any
 	for _, s := range fn.Secrets {
 		// A directory per secret: the runtime reads <mount>/<name>/<key> as well as <mount>/<name>.
-		mounts = append(mounts, map[string]any{"name": "secret-" + s, "mountPath": "/var/openfaas/secrets/" + s, "readOnly": true})
+		m := map[string]any{"name": "secret-" + s, "mountPath": "/var/openfaas/secrets/" + s, "readOnly": true}
+		if s == "postgres-ca" {
+			// A file, as on OpenFaaS: the DSN's sslrootcert names this path.
+			m["subPath"] = s
+		}
+		mounts = append(mounts, m)
 		volumes = append(volumes, map[string]any{"name": "secret-" + s, "secret": map[string]any{"secretName": s}})
 	}
 	container := map[string]any{
-		"image":          fn.Image,
-		"ports":          []any{map[string]any{"containerPort": 8080}},
-		"env":            env,
-		"readinessProbe": map[string]any{"httpGet": map[string]any{"path": "/_/health"}},
+		"image": fn.Image,
+		"ports": []any{map[string]any{"containerPort": 8080}},
+		"env":   env,
+		// Ready only while Postgres/Redis answer (the watchdog's /_/ready asks the
+		// function's, ready_path); alive while the process serves.
+		"readinessProbe":  map[string]any{"httpGet": map[string]any{"path": "/_/ready"}},
+		"livenessProbe":   map[string]any{"httpGet": map[string]any{"path": "/_/health"}},
+		"securityContext": containerSecurity(false),
+	}
+	if fn.Limits != nil && fn.Requests != nil {
+		container["resources"] = map[string]any{
+			"limits":   map[string]any{"memory": fn.Limits.Memory, "cpu": fn.Limits.CPU},
+			"requests": map[string]any{"memory": fn.Requests.Memory, "cpu": fn.Requests.CPU},
+		}
 	}
 	podSpec := map[string]any{
-		"containerConcurrency": atoi(fn.Environment["max_inflight"]),
+		"containerConcurrency": min(atoi(fn.Environment["max_inflight"]), maxContainerConcurrency),
 		"timeoutSeconds":       int(math.Ceil(exec.Seconds())) + 1,
 		"containers":           []any{container},
+		"securityContext":      podSecurity(),
 	}
 	if len(mounts) > 0 {
 		container["volumeMounts"] = mounts

@@ -18,8 +18,9 @@ import (
 type doc struct {
 	Kind     string `yaml:"kind"`
 	Metadata struct {
-		Name   string            `yaml:"name"`
-		Labels map[string]string `yaml:"labels"`
+		Name        string            `yaml:"name"`
+		Labels      map[string]string `yaml:"labels"`
+		Annotations map[string]string `yaml:"annotations"`
 	} `yaml:"metadata"`
 	Spec struct {
 		Schedule string `yaml:"schedule"`
@@ -32,6 +33,27 @@ type doc struct {
 		Sink struct {
 			Ref struct{ Kind, Name string } `yaml:"ref"`
 		} `yaml:"sink"`
+		Delivery struct {
+			DeadLetterSink struct {
+				Ref struct{ Kind, Name string } `yaml:"ref"`
+			} `yaml:"deadLetterSink"`
+		} `yaml:"delivery"`
+		Template struct {
+			Spec struct {
+				ContainerConcurrency int `yaml:"containerConcurrency"`
+				SecurityContext      struct {
+					RunAsUser int `yaml:"runAsUser"`
+				} `yaml:"securityContext"`
+				Containers []struct {
+					Resources struct {
+						Limits map[string]string `yaml:"limits"`
+					} `yaml:"resources"`
+					SecurityContext struct {
+						AllowPrivilegeEscalation *bool `yaml:"allowPrivilegeEscalation"`
+					} `yaml:"securityContext"`
+				} `yaml:"containers"`
+			} `yaml:"spec"`
+		} `yaml:"template"`
 	} `yaml:"spec"`
 }
 
@@ -82,6 +104,9 @@ func TestManifestsAgreeWithStackAndRoutes(t *testing.T) {
 	}
 	services := map[string]int{}
 	for _, d := range byKind["Service"] {
+		if d.Metadata.Name == DeadLetterService {
+			continue // not a function: it emits nothing
+		}
 		services[d.Metadata.Name]++
 		if d.Metadata.Labels["app.kubernetes.io/part-of"] != "sscard" {
 			t.Errorf("Service %s: no part-of label, so the SinkBinding gives it no K_SINK", d.Metadata.Name)
@@ -118,6 +143,27 @@ func TestManifestsAgreeWithStackAndRoutes(t *testing.T) {
 	}
 	if len(byKind["Trigger"]) != len(events.Routes()) {
 		t.Errorf("want one Trigger per route (%d), got %d", len(events.Routes()), len(byKind["Trigger"]))
+	}
+	// Nothing the Broker gives up on is dropped.
+	for _, d := range append(byKind["Trigger"], byKind["Broker"]...) {
+		if d.Spec.Delivery.DeadLetterSink.Ref.Name != DeadLetterService {
+			t.Errorf("%s %s: want delivery.deadLetterSink → %s", d.Kind, d.Metadata.Name, DeadLetterService)
+		}
+	}
+	for _, d := range byKind["Broker"] {
+		if d.Metadata.Annotations["eventing.knative.dev/broker.class"] == "" {
+			t.Errorf("Broker %s: want a production broker class", d.Metadata.Name)
+		}
+	}
+	for _, d := range byKind["Service"] {
+		for _, c := range d.Spec.Template.Spec.Containers {
+			if c.Resources.Limits["memory"] == "" || c.SecurityContext.AllowPrivilegeEscalation == nil {
+				t.Errorf("Service %s: want resources and a securityContext", d.Metadata.Name)
+			}
+		}
+		if d.Spec.Template.Spec.ContainerConcurrency > 1000 || d.Spec.Template.Spec.SecurityContext.RunAsUser == 0 {
+			t.Errorf("Service %s: containerConcurrency ≤ 1000 and a numeric runAsUser wanted", d.Metadata.Name)
+		}
 	}
 	if len(byKind["Broker"]) != 1 || len(byKind["SinkBinding"]) != 1 {
 		t.Errorf("want one Broker and one SinkBinding, got %d and %d", len(byKind["Broker"]), len(byKind["SinkBinding"]))

@@ -77,7 +77,8 @@ status() {
 		for f in $(ls functions); do
 			printf '  %-18s http://%s/function/%s   (log %s)\n' "$f" "$GATEWAY" "$f" "$STATE/logs/$f.log"
 		done
-		echo "  broker             http://$GATEWAY/broker/events (dead letters: /broker/dead-letters)"
+		echo "  events             NATS JetStream embedded in the gateway (store $STATE/nats, log $STATE/logs/nats.log);"
+		echo "                     dead letters: go run ./infra/connector dead-letters (nats_url from the gateway log)"
 		echo "  schedules          http://$GATEWAY/system/schedules"
 	else
 		echo "gateway   stopped"

@@ -47,6 +47,16 @@ type Function struct {
 	Labels      map[string]string `yaml:"labels"`
 	Annotations map[string]string `yaml:"annotations"`
 	BuildArgs   map[string]string `yaml:"build_args"`
+	Limits      *Resources        `yaml:"limits"`
+	Requests    *Resources        `yaml:"requests"`
+	// ReadOnlyRootFS: only /tmp is writable (faas-netes mounts an emptyDir there).
+	ReadOnlyRootFS bool `yaml:"readonly_root_filesystem"`
+}
+
+// Resources are Kubernetes quantities ("128Mi", "500m").
+type Resources struct {
+	Memory string `yaml:"memory"`
+	CPU    string `yaml:"cpu"`
 }
 
 // Configuration holds build-wide settings.
@@ -147,4 +157,22 @@ func (fn Function) Timeouts() (read, write, exec time.Duration, err error) {
 	}
 	read, write, exec = parse("read_timeout"), parse("write_timeout"), parse("exec_timeout")
 	return read, write, exec, errors.Join(errs...)
+}
+
+// TopicsAnnotation lists, comma-separated, the CloudEvent types a function consumes. The
+// event connector delivers by the events catalog (events.Routes); the annotation shows the
+// same on the deployed function and a test keeps the two equal. It is not the OpenFaaS
+// "topic" annotation: cron-connector compares that one with "cron-function" for equality,
+// and three consumers are also scheduled.
+const TopicsAnnotation = "events.sscard.cn/topics"
+
+// Topics returns the function's TopicsAnnotation as a list.
+func (fn Function) Topics() []string {
+	var out []string
+	for t := range strings.SplitSeq(fn.Annotations[TopicsAnnotation], ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			out = append(out, t)
+		}
+	}
+	return out
 }

@@ -86,7 +86,10 @@ const validFn = `
     handler: ./functions/fn
     image: r/fn:1
     build_args: {FN: fn}
-    environment: {read_timeout: 11s, write_timeout: "11", exec_timeout: 10s, max_inflight: "10"}
+    environment: {read_timeout: 11s, write_timeout: "11", exec_timeout: 10s, max_inflight: "10", GOMEMLIMIT: 230MiB}
+    limits: {memory: 256Mi, cpu: "1"}
+    requests: {memory: 128Mi, cpu: 100m}
+    readonly_root_filesystem: true
     labels: {com.openfaas.scale.min: "1", com.openfaas.scale.max: "5"}
     annotations: {topic: cron-function, schedule: "*/5 * * * *"}
     secrets: [postgres-password]
@@ -112,6 +115,9 @@ func TestValidate_Rules(t *testing.T) {
 		{"wrong FN", stackWith(strings.Replace(validFn, "{FN: fn}", "{FN: other}", 1)), "build_args.FN", []string{"fn"}},
 		{"scale min above max", stackWith(strings.Replace(validFn, `scale.min: "1"`, `scale.min: "9"`, 1)), "exceeds", []string{"fn"}},
 		{"bad secret", stackWith(strings.Replace(validFn, "[postgres-password]", "[Postgres_Password]", 1)), "secrets", []string{"fn"}},
+		{"no limits", stackWith(strings.Replace(validFn, "limits: {memory: 256Mi, cpu: \"1\"}", "", 1)), "limits/requests", []string{"fn"}},
+		{"GOMEMLIMIT", stackWith(strings.Replace(validFn, "GOMEMLIMIT: 230MiB", "GOMEMLIMIT: 256MiB", 1)), "GOMEMLIMIT", []string{"fn"}},
+		{"writable root", stackWith(strings.Replace(validFn, "readonly_root_filesystem: true", "", 1)), "readonly_root_filesystem", []string{"fn"}},
 		{"lang", stackWith(strings.Replace(validFn, "lang: dockerfile", "lang: golang-http", 1)), "lang", []string{"fn"}},
 	}
 	for _, c := range cases {

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/robfig/cron/v3"
 )
@@ -116,6 +117,21 @@ func (f *File) Validate(root string) []error {
 				// cron-connector would skip it without a word.
 				at("annotations.schedule", "%q does not parse: %v", s, err)
 			}
+		}
+		// Restricted clusters refuse pods without requests and limits, and Go needs
+		// GOMEMLIMIT below the memory limit or it is OOM-killed before it collects.
+		if fn.Limits == nil || fn.Limits.Memory == "" || fn.Limits.CPU == "" || fn.Requests == nil ||
+			fn.Requests.Memory == "" || fn.Requests.CPU == "" {
+			at("limits/requests", "want memory and cpu in both")
+		} else if !strings.HasSuffix(fn.Limits.Memory, "Mi") {
+			at("limits.memory", "want Mi (Kubernetes form), got %q", fn.Limits.Memory)
+		} else if mi, err := strconv.Atoi(strings.TrimSuffix(fn.Limits.Memory, "Mi")); err != nil {
+			at("limits.memory", "%v", err)
+		} else if g := fn.Environment["GOMEMLIMIT"]; g != strconv.Itoa(mi*9/10)+"MiB" {
+			at("environment.GOMEMLIMIT", "want %dMiB (90%% of limits.memory), got %q", mi*9/10, g)
+		}
+		if !fn.ReadOnlyRootFS {
+			at("readonly_root_filesystem", "want true")
 		}
 		for _, s := range fn.Secrets {
 			if !dns1123.MatchString(s) {

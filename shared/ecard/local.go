@@ -20,14 +20,14 @@ import (
 // signs what it says with its own SM2 key — whose public half our side is configured to
 // trust, exactly as with the real platform.
 type Local struct {
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	key    *sm2.PrivateKey
 	appURL string // what the QR encodes; the e-card app would open it
 	ttl    time.Duration
 }
 
 // NewLocal returns the local authority. appURL is the base of QR contents.
-func NewLocal(rdb *redis.Client, key *sm2.PrivateKey, appURL string) *Local {
+func NewLocal(rdb redis.UniversalClient, key *sm2.PrivateKey, appURL string) *Local {
 	return &Local{rdb: rdb, key: key, appURL: appURL, ttl: time.Hour}
 }
 

@@ -165,7 +165,7 @@ func (p *PhoneChange) Change(ctx context.Context, token, idNumber, oldPhone, new
 
 // LocalCodes records codes in Redis under a digest of the phone number, for development
 // and tests; nothing is sent.
-type LocalCodes struct{ RDB *redis.Client }
+type LocalCodes struct{ RDB redis.UniversalClient }
 
 // LocalCodeKey is where LocalCodes keeps the last code for phone.
 func LocalCodeKey(phone string) string {

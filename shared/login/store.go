@@ -16,7 +16,7 @@ import (
 // Sessions keeps login sessions in Redis. The poll script writes the session and the
 // token it mints in one step, so login state needs one Redis primary (not Cluster).
 type Sessions struct {
-	rdb   *redis.Client
+	rdb   redis.UniversalClient
 	cfg   Config
 	polls *redisbatch.Batcher // the poll script, pipelined across concurrent polls
 }
@@ -26,7 +26,7 @@ type Sessions struct {
 const pollSlots = 8
 
 // NewSessions returns the store with cfg (zero fields take DefaultConfig).
-func NewSessions(rdb *redis.Client, cfg Config) *Sessions {
+func NewSessions(rdb redis.UniversalClient, cfg Config) *Sessions {
 	return &Sessions{rdb: rdb, cfg: cfg.withDefaults(), polls: redisbatch.New(rdb, pollScript, pollSlots)}
 }
 
@@ -136,13 +136,17 @@ func (s *Sessions) Refresh(ctx context.Context, oldID string, now time.Time) (Se
 // to consumed and stores the token in the same step, so two polls racing after the
 // confirmation cannot both get one.
 //
-//	KEYS: session, token-to-mint    ARGV: token ttl ms
+//	KEYS: session
+//
+// The token is stored by the caller right after: a script may only touch keys of one
+// Redis Cluster slot, and the token key cannot share the session's (it is looked up by
+// the token alone). If that write fails the session stays consumed and the resident
+// scans again; no second token can come from it.
 var consumeScript = redis.NewScript(`
 local h = redis.call('HMGET', KEYS[1], 'state', 'person', 'unregistered', 'name', 'idNumber')
 if h[1] ~= 'confirmed' then return {h[1] or 'unknown'} end
 redis.call('HSET', KEYS[1], 'state', 'consumed')
 if h[3] == '1' then return {'registration_required'} end
-redis.call('SET', KEYS[2], h[2], 'PX', tonumber(ARGV[1]))
 return {'confirmed', h[2], h[4] or '', h[5] or ''}
 `)
 
@@ -198,12 +202,15 @@ func (s *Sessions) Poll(ctx context.Context, id string, now time.Time) (PollResu
 		return r, nil
 	}
 	token := randomID()
-	res, err := consumeScript.Run(ctx, s.rdb, []string{sessionKey(id), tokenKey(token)}, s.cfg.TokenTTL.Milliseconds()).StringSlice()
+	res, err := consumeScript.Run(ctx, s.rdb, []string{sessionKey(id)}).StringSlice()
 	if err != nil {
 		return PollResult{}, err
 	}
 	switch res[0] {
 	case "confirmed":
+		if err := s.rdb.Set(ctx, tokenKey(token), res[1], s.cfg.TokenTTL).Err(); err != nil {
+			return PollResult{}, err
+		}
 		r.Token, r.PersonID, r.MaskedName, r.MaskedIDNumber = token, res[1], res[2], res[3]
 	case "registration_required":
 		r.State, r.RegistrationRequired = Consumed, true

@@ -1,8 +1,7 @@
 // Package outbox delivers CloudEvents reliably: a state change and the event announcing it
 // commit in one Postgres transaction (Enqueue), and a relay delivers committed events at
-// least once (Relay). The same queue serves the local gateway's broker, which fans events
-// out to subscriber functions: there the producer is "broker" and the destination names
-// the subscriber.
+// least once (Relay) to the event sink: NATS JetStream (shared/eventstream) or an HTTP
+// endpoint such as the Knative Broker. A destination other than "" names one recipient.
 package outbox
 
 import (
@@ -17,8 +16,7 @@ import (
 
 // Enqueue records ev for delivery by producer's relay to destination ("" = the event sink).
 // Call it inside the transaction that makes the change the event announces. Enqueueing
-// the same (source, id) twice for one destination is a no-op, which makes the broker's
-// ingest idempotent when a relay redelivers.
+// the same (source, id) twice for one destination is a no-op.
 func Enqueue(ctx context.Context, tx pgx.Tx, producer, destination string, ev event.Event) error {
 	b := &pgx.Batch{}
 	if err := queue(b, insertOnceSQL, producer, destination, ev); err != nil {

@@ -5,6 +5,7 @@ package platform
 
 import (
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/sscard/platform/shared/envconf"
@@ -25,14 +26,18 @@ type Needs struct {
 //	postgres_max_conns     pool size per instance [4]; writes hold a connection through their commit's WAL flush,
 //	                       so a write-heavy function wants more connections than the node has CPUs
 //	postgres_min_conns     connections kept warm [0]
-//	redis_addr             host:port [127.0.0.1:6379]
+//	redis_addr             host:port [127.0.0.1:6379]; several, comma-separated: Redis Cluster
+//	                       (seed nodes), or the sentinels when redis_master_name is set
+//	redis_master_name      Sentinel master name [none]
 //	redis_db               database number [0]
 //	redis_pool_size        connections per instance [10]
 //	s3_endpoint            MinIO/S3 base URL [http://127.0.0.1:9000]
 //	s3_region              region [us-east-1]
 //	dependency_timeout     dial/read timeout for every dependency [3s]
 //	retry_after            Retry-After sent with 503 on an outage [5s]
-//	K_SINK / event_sink    where the outbox relay posts CloudEvents (K_SINK wins, as Knative sets it)
+//	K_SINK / event_sink    where the outbox relay sends CloudEvents (K_SINK wins, as Knative sets it):
+//	                       nats://host:4222[,nats://…] publishes to JetStream (shared/eventstream;
+//	                       secrets nats-user, nats-password), http(s)://… posts in binary mode
 //	event_source           CloudEvents source of this function [/functions/<name>]
 //	outbox_poll_interval   how often the relay looks for undelivered events [1s]
 //
@@ -43,6 +48,7 @@ type Config struct {
 	PostgresMaxConns  int
 	PostgresMinConns  int
 	RedisAddr         string
+	RedisMasterName   string
 	RedisDB           int
 	RedisPoolSize     int
 	S3Endpoint        string
@@ -62,6 +68,7 @@ func LoadConfig(name string, environ []string) (Config, error) {
 		PostgresMaxConns:  e.Int("postgres_max_conns", 4, 1, 1000),
 		PostgresMinConns:  e.Int("postgres_min_conns", 0, 0, 1000),
 		RedisAddr:         e.String("redis_addr", "127.0.0.1:6379"),
+		RedisMasterName:   e.String("redis_master_name", ""),
 		RedisDB:           e.Int("redis_db", 0, 0, 15),
 		RedisPoolSize:     e.Int("redis_pool_size", 10, 1, 10000),
 		S3Endpoint:        e.String("s3_endpoint", "http://127.0.0.1:9000"),
@@ -71,6 +78,9 @@ func LoadConfig(name string, environ []string) (Config, error) {
 		EventSink:         e.String("K_SINK", e.String("event_sink", "")),
 		EventSource:       e.String("event_source", "/functions/"+name),
 		OutboxPoll:        e.Duration("outbox_poll_interval", time.Second),
+	}
+	if strings.Contains(c.RedisAddr, ",") && c.RedisMasterName == "" && c.RedisDB != 0 {
+		e.Fail("redis_db", "Redis Cluster has only database 0")
 	}
 	if c.PostgresMinConns > c.PostgresMaxConns {
 		e.Fail("postgres_min_conns", "must not exceed postgres_max_conns")
@@ -84,9 +94,13 @@ func LoadConfig(name string, environ []string) (Config, error) {
 	if u, err := url.Parse(c.S3Endpoint); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		e.Fail("s3_endpoint", "want an http(s) URL")
 	}
-	if c.EventSink != "" {
-		if u, err := url.Parse(c.EventSink); err != nil || u.Host == "" {
-			e.Fail("event_sink", "want an absolute URL")
+	for _, sink := range strings.Split(c.EventSink, ",") { // nats:// may list cluster members
+		if c.EventSink == "" {
+			break
+		}
+		if u, err := url.Parse(sink); err != nil || u.Host == "" {
+			e.Fail("event_sink", "want an absolute URL (nats://… for JetStream, http(s)://… for a CloudEvents endpoint)")
+			break
 		}
 	}
 	if c.DependencyTimeout <= 0 {

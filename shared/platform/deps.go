@@ -7,17 +7,20 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sscard/platform/events"
 	"github.com/sscard/platform/shared/audit"
 	"github.com/sscard/platform/shared/envconf"
+	"github.com/sscard/platform/shared/eventstream"
 	"github.com/sscard/platform/shared/secrets"
 )
 
@@ -27,10 +30,11 @@ type Deps struct {
 	Name     string
 	Config   Config
 	Postgres *pgxpool.Pool
-	Redis    *redis.Client
+	Redis    redis.UniversalClient
 	S3       *s3.Client
-	// Sink delivers CloudEvents from the outbox; nil when no sink is configured.
-	Sink *events.Sender
+	// Sink delivers CloudEvents from the outbox: a JetStream publisher when event_sink is
+	// nats://…, an HTTP sender (K_SINK on Knative) when http(s)://…; nil when none is set.
+	Sink EventSink
 	// Audit is the instance's audit log (with Postgres): capability packages append to it,
 	// and the runtime runs its sealer, which appends wake (shared/audit seal.go).
 	Audit *audit.Log
@@ -74,10 +78,13 @@ func Open(ctx context.Context, name string, cfg Config, needs Needs, sec secrets
 			d.Close()
 			return nil, err
 		}
-		d.Redis = redis.NewClient(&redis.Options{
-			Addr: cfg.RedisAddr, Password: pw, DB: cfg.RedisDB, PoolSize: cfg.RedisPoolSize,
+		// One address: a single node; several: Redis Cluster; a master name: Sentinel
+		// (the addresses are the sentinels'). Multi-key scripts and transactions keep
+		// their keys in one slot with hash tags ({session id}).
+		d.Redis = redis.NewUniversalClient(&redis.UniversalOptions{
+			Addrs: splitAddrs(cfg.RedisAddr), MasterName: cfg.RedisMasterName, Password: pw, DB: cfg.RedisDB,
+			PoolSize: cfg.RedisPoolSize, MaxRetries: 1,
 			DialTimeout: cfg.DependencyTimeout, ReadTimeout: cfg.DependencyTimeout, WriteTimeout: cfg.DependencyTimeout,
-			MaxRetries: 1,
 		})
 	}
 	if needs.ObjectStore {
@@ -109,7 +116,7 @@ func Open(ctx context.Context, name string, cfg Config, needs Needs, sec secrets
 		})
 	}
 	if cfg.EventSink != "" {
-		s, err := events.NewSender(cfg.EventSink, nil)
+		s, err := openSink(name, cfg.EventSink, sec)
 		if err != nil {
 			d.Close()
 			return nil, fmt.Errorf("event sink: %w", err)
@@ -117,6 +124,36 @@ func Open(ctx context.Context, name string, cfg Config, needs Needs, sec secrets
 		d.Sink = s
 	}
 	return d, nil
+}
+
+func splitAddrs(s string) []string {
+	var out []string
+	for a := range strings.SplitSeq(s, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// EventSink takes one event and answers once it is safely delivered (nil) or not.
+type EventSink interface {
+	Send(ctx context.Context, ev event.Event) error
+}
+
+func openSink(name, sink string, sec secrets.Reader) (EventSink, error) {
+	if !eventstream.IsNATS(sink) {
+		return events.NewSender(sink, nil)
+	}
+	c := eventstream.Config{URL: sink}
+	var err error
+	if c.User, err = sec.Optional("nats-user"); err != nil {
+		return nil, err
+	}
+	if c.Password, err = sec.Optional("nats-password"); err != nil {
+		return nil, err
+	}
+	return eventstream.NewPublisher(c, name)
 }
 
 // Check pings every opened dependency and reports the first that fails as an outage.
@@ -131,6 +168,11 @@ func (d *Deps) Check(ctx context.Context) error {
 	if d.Redis != nil {
 		if err := d.Redis.Ping(ctx).Err(); err != nil {
 			return d.outage("redis", err)
+		}
+	}
+	if p, ok := d.Sink.(*eventstream.Publisher); ok {
+		if err := p.Check(); err != nil {
+			return d.outage("nats", err)
 		}
 	}
 	if d.S3 != nil {
@@ -148,6 +190,9 @@ func (d *Deps) Close() {
 	}
 	if d.Redis != nil {
 		_ = d.Redis.Close()
+	}
+	if p, ok := d.Sink.(*eventstream.Publisher); ok {
+		p.Close()
 	}
 }
 

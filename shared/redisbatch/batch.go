@@ -18,7 +18,7 @@ import (
 
 // Batcher pipelines calls of Script on Client.
 type Batcher struct {
-	client  *redis.Client
+	client  redis.UniversalClient
 	script  *redis.Script
 	slots   int           // batches in flight at most (each holds one pooled connection)
 	max     int           // calls per batch at most
@@ -42,7 +42,7 @@ type call struct {
 }
 
 // New returns a Batcher running script on client with up to slots batches in flight.
-func New(client *redis.Client, script *redis.Script, slots int) *Batcher {
+func New(client redis.UniversalClient, script *redis.Script, slots int) *Batcher {
 	return &Batcher{client: client, script: script, slots: max(1, slots), max: 512, timeout: 5 * time.Second}
 }
 

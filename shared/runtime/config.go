@@ -29,6 +29,7 @@ import (
 //	max_body_bytes        request body limit, 413 beyond [8388608]
 //	secret_mount_path     where secrets are read [/var/openfaas/secrets]
 //	log_level             debug|info|warn|error [info]
+//	readiness_interval    how often /_/ready re-checks Postgres/Redis/S3/NATS [2s]
 //	debug_pprof_addr      loopback address for Go profiles (/debug/pprof/) [off]; for
 //	                      measuring an instance, never exposed through the gateway
 //
@@ -46,6 +47,7 @@ type Config struct {
 	Secrets             secrets.Reader
 	LogLevel            slog.Level
 	PprofAddr           string
+	ReadinessInterval   time.Duration
 }
 
 // LoadConfig reads Config for function name.
@@ -64,6 +66,10 @@ func LoadConfig(name string, environ []string) (Config, error) {
 	}
 	c.HealthcheckInterval = e.Duration("healthcheck_interval", c.WriteTimeout)
 	c.PprofAddr = e.String("debug_pprof_addr", "")
+	c.ReadinessInterval = e.Duration("readiness_interval", 2*time.Second)
+	if c.ReadinessInterval <= 0 {
+		e.Fail("readiness_interval", "must be positive")
+	}
 	if c.PprofAddr != "" {
 		if host, _, err := net.SplitHostPort(c.PprofAddr); err != nil || !net.ParseIP(host).IsLoopback() {
 			e.Fail("debug_pprof_addr", "want a loopback host:port (profiles reveal internals)")

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sscard/platform/events"
 	"github.com/sscard/platform/shared/envconf"
+	"github.com/sscard/platform/shared/eventstream"
 	"github.com/sscard/platform/shared/gm"
 	"github.com/sscard/platform/shared/outbox"
 	"github.com/sscard/platform/shared/platform"
@@ -78,11 +79,16 @@ func Run(ctx context.Context, name string, environ []string, needs platform.Need
 	var background sync.WaitGroup
 	if deps.Postgres != nil && deps.Sink != nil {
 		relay := &outbox.Relay{Pool: deps.Postgres, Producer: name, Log: log, Poll: pcfg.OutboxPoll, Deliver: sinkDelivery(deps.Sink)}
+		if pub, ok := deps.Sink.(*eventstream.Publisher); ok {
+			// JetStream: a claimed batch is published at once and its acks awaited together.
+			relay.DeliverAll, relay.Batch = eventstream.RelayDelivery(pub), 256
+		}
 		background.Go(func() { relay.Run(bgCtx) })
 	}
 	if deps.Audit != nil {
 		background.Go(func() { deps.Audit.RunSealer(bgCtx, deps.Postgres, log) })
 	}
+	background.Go(func() { srv.WatchDependencies(bgCtx, deps.Check, cfg.ReadinessInterval) })
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(l) }()
@@ -108,11 +114,16 @@ func Run(ctx context.Context, name string, environ []string, needs platform.Need
 	return err
 }
 
-// sinkDelivery sends outbox messages to the event sink. A 4xx other than 408/429 means
-// the sink will never take the event: dead-letter it rather than retry for hours.
-func sinkDelivery(sink *events.Sender) func(context.Context, outbox.Message) error {
+// sinkDelivery sends outbox messages to the event sink (JetStream or HTTP); the row is
+// marked sent only after the sink acknowledged. An HTTP 4xx other than 408/429 means the
+// sink will never take the event: dead-letter it rather than retry for hours.
+func sinkDelivery(sink platform.EventSink) func(context.Context, outbox.Message) error {
 	return func(ctx context.Context, m outbox.Message) error {
 		err := sink.Send(ctx, m.Event)
+		var ve *events.ValidationError
+		if errors.As(err, &ve) {
+			return outbox.Permanent(err) // no sink will ever take it
+		}
 		var se *events.SendError
 		if errors.As(err, &se) && se.StatusCode >= 400 && se.StatusCode < 500 &&
 			se.StatusCode != http.StatusRequestTimeout && se.StatusCode != http.StatusTooManyRequests {

@@ -32,6 +32,7 @@ type Server struct {
 	access   *accessLog // nil: successful requests go through log like the rest
 	inflight atomic.Int64
 	draining atomic.Bool
+	depsDown atomic.Pointer[string] // why the dependencies are not reachable; nil: they are
 	srv      *http.Server
 }
 
@@ -60,6 +61,28 @@ func NewServer(cfg Config, fn handler.FunctionHandler, log *slog.Logger, mapErro
 func (s *Server) WithAccessLog(out io.Writer) *Server {
 	s.access = newAccessLog(out, s.cfg.Name)
 	return s
+}
+
+// WatchDependencies checks the dependencies every interval until ctx ends; while the last
+// check failed, /_/ready answers 503, so the platform sends this instance no traffic (a
+// pod whose Postgres or Redis is down is not Ready). /_/health stays up: restarting
+// the process would not bring a database back.
+func (s *Server) WatchDependencies(ctx context.Context, check func(context.Context) error, interval time.Duration) {
+	for {
+		if err := check(ctx); err != nil && ctx.Err() == nil {
+			why := err.Error()
+			if s.depsDown.Swap(&why) == nil {
+				s.log.Warn("not ready: a dependency is down", "error", why)
+			}
+		} else if s.depsDown.Swap(nil) != nil {
+			s.log.Info("ready again: dependencies reachable")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
 }
 
 // Serve accepts connections on l until Shutdown.
@@ -98,7 +121,8 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, "OK")
 }
 
-// readiness mirrors of-watchdog's /_/ready: 503 while draining, 429 at max_inflight.
+// readiness mirrors of-watchdog's /_/ready: 503 while draining, 429 at max_inflight; and
+// 503 while a dependency is down (WatchDependencies).
 func (s *Server) readiness(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method != http.MethodGet:
@@ -107,6 +131,8 @@ func (s *Server) readiness(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "draining", http.StatusServiceUnavailable)
 	case s.cfg.MaxInflight > 0 && s.inflight.Load() >= int64(s.cfg.MaxInflight):
 		http.Error(w, "at max_inflight", http.StatusTooManyRequests)
+	case s.depsDown.Load() != nil:
+		http.Error(w, "dependency down: "+*s.depsDown.Load(), http.StatusServiceUnavailable)
 	default:
 		w.WriteHeader(http.StatusOK)
 		_, _ = io.WriteString(w, "OK")

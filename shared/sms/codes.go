@@ -38,7 +38,7 @@ var DefaultCodeLimits = CodeLimits{Interval: 60 * time.Second, PerDay: 10, TTL: 
 // (SM3 over a per-code salt), with a TTL and an attempt counter; the number appears in
 // keys only as its blind index.
 type Codes struct {
-	Redis   *redis.Client
+	Redis   redis.UniversalClient
 	Service *Service
 	Limits  CodeLimits
 	Now     func() time.Time
