@@ -26,6 +26,9 @@ const (
 	KindBank   = "bank"
 	KindOutlet = "outlet"
 	KindKiosk  = "kiosk"
+	// KindAdmin is an administrator console of the bureau (kiosk registry, commands). It
+	// speaks for no channel; its region lives with the kiosk capability (kiosk_admins).
+	KindAdmin = "admin"
 )
 
 // signedChannels maps each channel that needs a signed caller to the caller kind that may

@@ -35,6 +35,16 @@ var presets = map[string][]string{
 		"GET loss-report /blacklist",
 		"GET loss-report /blacklist/snapshot",
 		"GET loss-report /blacklist/{cardNo}",
+		"POST kiosk /kiosks/{id}/events",
+		"GET kiosk /kiosks/{id}/commands",
+		"POST kiosk /kiosks/{id}/logs",
+	},
+	// Kiosk administrators: the registry, commands, self-checks and logs of the kiosks of
+	// their region (the kiosk function scopes every answer by that region).
+	KindAdmin: {
+		"* kiosk /kiosks/*",
+		"* kiosk /kiosk-batches/*",
+		"* kiosk /kiosk-commands",
 	},
 	KindBank: {
 		"POST card-apply /applications",
@@ -58,4 +68,4 @@ var presets = map[string][]string{
 func Routes(kind string) []string { return slices.Clone(presets[kind]) }
 
 // Kinds lists the kinds that have presets.
-func Kinds() []string { return []string{KindOutlet, KindKiosk, KindBank} }
+func Kinds() []string { return []string{KindOutlet, KindKiosk, KindBank, KindAdmin} }
