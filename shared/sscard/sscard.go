@@ -284,7 +284,8 @@ func bcdDate(f Field, v []byte) (time.Time, error) {
 	s := hex.EncodeToString(v)
 	t, err := time.ParseInLocation("20060102", s, China)
 	if err != nil || !allDigits(s) {
-		return time.Time{}, &FieldError{f.Name, fmt.Sprintf("%X is not a BCD date", v)}
+		// the value is not quoted: a birth date is the holder's personal data
+		return time.Time{}, &FieldError{f.Name, "not a BCD date"}
 	}
 	return t, nil
 }
