@@ -11,7 +11,7 @@ TEST_REDIS_PORT ?= 56380
 TEST_MINIO_PORT ?= 59010
 TEST_PORTS := SSCARD_STATE=$(TEST_STATE) SSCARD_PG_PORT=$(TEST_PG_PORT) SSCARD_REDIS_PORT=$(TEST_REDIS_PORT) SSCARD_MINIO_PORT=$(TEST_MINIO_PORT)
 
-.PHONY: help run stop status build test unit integration services-test services-test-down bench fuzz \
+.PHONY: help run stop status build test unit integration services-test services-test-down bench bench-kiosk fuzz \
         vet fmt knative schemas dockerfiles faas-template audit-verify bootstrap clean
 
 help:
@@ -93,6 +93,12 @@ bench:
 	$(GO) test -run=NONE -bench=. -benchtime=1s ./shared/gm ./shared/callsign ./shared/pii ./shared/application && \
 	$(GO) run ./tests/bench/loginpoll -duration $(BENCH_DURATION) && \
 	$(GO) run ./tests/bench/lifecycle -duration $(BENCH_DURATION)
+
+# Kiosk event batches (500 per signed post) against the raw multi-row insert of the same
+# rows in the same run: events/s of each and their ratio (docs/kiosk.md).
+bench-kiosk:
+	@$(TEST_PORTS) infra/scripts/services.sh up || exit 1; \
+	$(GO) test -tags integration -run=NONE -bench='Record|RawInsert' -benchtime=40x -count=3 ./shared/kiosk
 
 # Walks the audit chain of the make run database and reports the first broken link.
 audit-verify:

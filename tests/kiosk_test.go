@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -137,7 +139,8 @@ func commandsOf(t *testing.T, admin *signer, id string) []kiosk.Command {
 // kiosk identity, the edge-bridge's event batches, commands, logs, fault alerts and
 // revocation.
 func TestKiosk_RegistryIdentityEventsCommands(t *testing.T) {
-	p := startPlatform(t, "kiosk_command_ttl=20s", "kiosk_offline_after=6s")
+	p := startPlatform(t, "KIOSK_COMMAND_TTL=20s", "KIOSK_OFFLINE_AFTER=10s")
+	p.kioskLogOnFailure(t)
 	ctx := context.Background()
 	pool := p.env.Pool(t, p.dsn)
 	gd := p.kioskAdmin(t, "admin-gd", "440000") // 广东
@@ -326,7 +329,7 @@ func TestKiosk_RegistryIdentityEventsCommands(t *testing.T) {
 		t.Errorf("faulty printer: %+v", k.Health)
 	}
 	// Offline: silent past kiosk_offline_after, the sweep alerts once.
-	time.Sleep(7 * time.Second)
+	time.Sleep(11 * time.Second)
 	if k := getKiosk(t, dg, "dg-k1"); k.Online {
 		t.Error("silent kiosk still online")
 	}
@@ -367,6 +370,18 @@ func TestKiosk_RegistryIdentityEventsCommands(t *testing.T) {
 	if registered {
 		t.Error("card-apply's gate still sees dg-k1 registered")
 	}
+}
+
+// kioskLogOnFailure prints the end of the kiosk function's log when the test fails.
+func (p *localPlatform) kioskLogOnFailure(t *testing.T) {
+	start := time.Now()
+	t.Cleanup(func() {
+		t.Logf("test took %s", time.Since(start).Round(time.Millisecond))
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(p.logs, "logs", "kiosk.log"))
+			t.Logf("kiosk log:\n%s", tail(b, 6000))
+		}
+	})
 }
 
 func eventually(t *testing.T, limit time.Duration, what string, cond func() bool) {
@@ -416,6 +431,7 @@ func registrationBook(t *testing.T, rows [][]string) []byte {
 // workbook to fix and upload again; 1,001 rows are refused.
 func TestKiosk_WorkbookRegistration(t *testing.T) {
 	p := startPlatform(t)
+	p.kioskLogOnFailure(t)
 	dg := p.kioskAdmin(t, "admin-dg", "441900")
 	bj := p.kioskAdmin(t, "admin-bj", "110000")
 	enrol(t, dg, "wb-taken", "441900")

@@ -1,16 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"errors"
-	"io"
-	"sync"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/sscard/platform/shared/callsign"
 	"github.com/sscard/platform/shared/kiosk"
@@ -41,8 +32,8 @@ func open(d *platform.Deps) (*kiosk.Service, error) {
 	}
 	s := &kiosk.Service{DB: d.Postgres, MACKey: keys.RegistryMAC, Log: d.Log, Source: d.Config.EventSource,
 		CardIndex: func(cardNo string) ([]byte, error) { return kr.BlindIndex(pii.KindExact, cardNo) },
-		Reports:   &s3Store{client: d.S3, bucket: ReportBucket},
-		Logs:      &s3Store{client: d.S3, bucket: d.Env.String("kiosk_log_bucket", LogBucketName), create: true},
+		Reports:   &kiosk.S3Store{Client: d.S3, Bucket: ReportBucket, Create: true},
+		Logs:      &kiosk.S3Store{Client: d.S3, Bucket: d.Env.String("kiosk_log_bucket", LogBucketName), Create: true},
 	}
 	s.OfflineAfter = d.Env.Duration("kiosk_offline_after", kiosk.OfflineAfter)
 	s.CommandTTL = d.Env.Duration("kiosk_command_ttl", 24*time.Hour)
@@ -50,53 +41,4 @@ func open(d *platform.Deps) (*kiosk.Service, error) {
 		d.Env.Fail("kiosk_offline_after, kiosk_command_ttl", "must be positive")
 	}
 	return s, d.Env.Err()
-}
-
-// s3Store keeps objects in one bucket through the S3 API (MinIO).
-type s3Store struct {
-	client *s3.Client
-	bucket string
-	create bool // create the bucket on first use
-
-	once  sync.Mutex
-	ready bool
-}
-
-func (s *s3Store) ensure(ctx context.Context) error {
-	if !s.create {
-		return nil
-	}
-	s.once.Lock()
-	defer s.once.Unlock()
-	if s.ready {
-		return nil
-	}
-	if _, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.bucket)}); err != nil {
-		_, err = s.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(s.bucket)})
-		var owned *types.BucketAlreadyOwnedByYou
-		var exists *types.BucketAlreadyExists
-		if err != nil && !errors.As(err, &owned) && !errors.As(err, &exists) {
-			return err
-		}
-	}
-	s.ready = true
-	return nil
-}
-
-func (s *s3Store) Put(ctx context.Context, key string, body []byte, contentType string) error {
-	if err := s.ensure(ctx); err != nil {
-		return err
-	}
-	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key),
-		Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))), ContentType: aws.String(contentType)})
-	return err
-}
-
-func (s *s3Store) Get(ctx context.Context, key string) ([]byte, error) {
-	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
-	if err != nil {
-		return nil, err
-	}
-	defer out.Body.Close()
-	return io.ReadAll(out.Body)
 }

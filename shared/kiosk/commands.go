@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -288,7 +289,7 @@ func (s *Service) settleCommand(ctx context.Context, tx pgx.Tx, id string, r *Co
 	err := tx.QueryRow(ctx, `UPDATE kiosk_commands SET status = $3, finished_at = $4, detail = nullif($5, '')
 		WHERE command_id = $2::uuid AND kiosk_id = $1 AND status IN ('queued', 'delivered') RETURNING command`,
 		id, r.CommandID, r.Status, at, r.Detail).Scan(&cmd)
-	if err == pgx.ErrNoRows {
+	if errors.Is(err, pgx.ErrNoRows) {
 		return nil
 	}
 	if err != nil {
