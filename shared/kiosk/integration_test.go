@@ -158,3 +158,71 @@ func BenchmarkRawInsert(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*MaxBatch)/b.Elapsed().Seconds(), "events/s")
 }
+
+// One alert per fault episode: a fault reported again is the same episode; recovered and
+// faulty again is a new one; a replayed batch sends nothing more; silence is an episode of
+// its own, ended by the next heartbeat.
+func TestFaultEpisodesAlertOnce(t *testing.T) {
+	s := newService(t)
+	ctx := context.Background()
+	k, kid := hexKey(t)
+	admin := Admin{ID: "a", Region: "441900"}
+	if _, err := s.Register(ctx, admin, Registration{ID: "ep-k", Name: "ep", RegionCode: "441900", PublicKey: k}); err != nil {
+		t.Fatal(err)
+	}
+	c := Caller{AppID: "ep-k", Kind: "kiosk", KeyID: kid}
+	start := time.Now().Add(-time.Hour)
+	beat := func(i int, printer string) Event {
+		d, _ := json.Marshal(map[string]any{"status": "ok", "version": "1", "components": map[string]string{"printer": printer}})
+		return Event{ID: uuid.NewString(), Type: TypeHeartbeat, Time: start.Add(time.Duration(i) * time.Second).Format(time.RFC3339Nano), Data: d}
+	}
+	alerts := func() int {
+		var n int
+		if err := s.DB.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE producer = 'kiosk' AND event_type = 'cn.sscard.sms.requested.v1'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	first := Batch{Events: []Event{beat(0, "ok"), beat(1, "fault"), beat(2, "fault")}}
+	for range 2 { // the second post is a replay
+		if _, err := s.Record(ctx, c, "ep-k", first); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Record(ctx, c, "ep-k", Batch{Events: []Event{beat(3, "fault")}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := alerts(); n != 1 {
+		t.Fatalf("one fault episode: want 1 alert, got %d", n)
+	}
+	if _, err := s.Record(ctx, c, "ep-k", Batch{Events: []Event{beat(4, "ok"), beat(5, "fault"), beat(6, "ok")}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := alerts(); n != 2 {
+		t.Fatalf("recovered, then faulty again: want 2 alerts, got %d", n)
+	}
+	// The last heartbeat is an hour old: offline, alerted once however often the sweep runs.
+	for range 2 {
+		if _, err := s.SweepOffline(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := alerts(); n != 3 {
+		t.Fatalf("offline: want 3 alerts, got %d", n)
+	}
+	if _, err := s.Record(ctx, c, "ep-k", Batch{Events: []Event{beat(7, "ok")}}); err != nil {
+		t.Fatal(err)
+	}
+	var open int
+	_ = s.DB.QueryRow(ctx, `SELECT count(*) FROM kiosk_faults WHERE kiosk_id = 'ep-k'`).Scan(&open)
+	if open != 0 {
+		t.Errorf("after a healthy heartbeat: %d episodes still open", open)
+	}
+	// A revoked kiosk is refused at once.
+	if _, err := s.Revoke(ctx, admin, "ep-k"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Record(ctx, c, "ep-k", Batch{Events: []Event{beat(8, "ok")}}); err == nil {
+		t.Fatal("revoked kiosk recorded")
+	}
+}
