@@ -58,8 +58,7 @@ func New(d *platform.Deps) (*runtime.Router, error) {
 	// Commands: administrators issue, the kiosk polls the same path.
 	r.Post("/kiosks/{id}/commands", admin(issueOne(svc)))
 	r.Post("/kiosk-commands", admin(issueMany(svc)))
-	r.Get("/kiosks/{id}/commands", callsign.Require(v, byKind(svc,
-		asAdmin(svc, listCommands(svc)), asKiosk(poll(svc)))))
+	r.Get("/kiosks/{id}/commands", callsign.Require(v, byKind(asAdmin(svc, listCommands(svc)), asKiosk(poll(svc)))))
 
 	// The kiosk's own calls (edge-bridge contract, docs/kiosk.md).
 	r.Post("/kiosks/{id}/events", own(recordEvents(svc)))
@@ -103,7 +102,7 @@ func asKiosk(fn kioskFunc) runtime.HandlerFunc {
 }
 
 // byKind sends an administrator's request to admin and any other caller's to own.
-func byKind(_ *kiosk.Service, admin, own runtime.HandlerFunc) runtime.HandlerFunc {
+func byKind(admin, own runtime.HandlerFunc) runtime.HandlerFunc {
 	return func(req handler.Request) (handler.Response, error) {
 		if c := callerOf(req); c.Kind == kiosk.KindAdmin {
 			return admin(req)
