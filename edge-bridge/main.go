@@ -61,9 +61,16 @@ func main() {
 	flag.DurationVar(&c.healthWindow, "upgrade-health-window", 2*time.Minute, "time a new build has to report healthy")
 	flag.Parse()
 
-	code, restart := run(c)
+	// The binary's path is taken once at start: after an upgrade swap, the running
+	// process's own link may name the previous build.
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "edge-bridge:", err)
+		os.Exit(1)
+	}
+	code, restart := run(c, exe)
 	if restart {
-		if err := reexec(); err != nil {
+		if err := reexec(exe); err != nil {
 			fmt.Fprintln(os.Stderr, "edge-bridge: restart:", err)
 			os.Exit(1)
 		}
@@ -73,7 +80,7 @@ func main() {
 
 // run runs the daemon until a signal or a restart command; restart asks main to start
 // the binary again in place.
-func run(c config) (code int, restart bool) {
+func run(c config, exe string) (code int, restart bool) {
 	if err := os.MkdirAll(filepath.Join(c.stateDir, "logs"), 0o700); err != nil {
 		fmt.Fprintln(os.Stderr, "edge-bridge:", err)
 		return 1, false
@@ -114,10 +121,6 @@ func run(c config) (code int, restart bool) {
 		return fail("state file", err)
 	}
 	defer st.Close()
-	exe, err := os.Executable()
-	if err != nil {
-		return fail("executable", err)
-	}
 	b, err := newBridge(c, st, caller, upKey, exe, logs, log)
 	if err != nil {
 		return fail("start", err)

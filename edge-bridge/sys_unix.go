@@ -9,11 +9,7 @@ import (
 
 // reexec replaces the process with the binary now at its path (after an upgrade swap or
 // for restart-app); the state file was closed first.
-func reexec() error {
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
+func reexec(exe string) error {
 	return syscall.Exec(exe, os.Args, os.Environ())
 }
 

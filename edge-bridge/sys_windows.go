@@ -10,11 +10,7 @@ import (
 // reexec starts the binary now at its path and exits: Windows has no exec, so the new
 // process starts while this one ends (the service manager's restart policy is the
 // fallback when that fails).
-func reexec() error {
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
+func reexec(exe string) error {
 	cmd := exec.Command(exe, os.Args[1:]...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Start(); err != nil {

@@ -27,6 +27,7 @@ import (
 
 	"github.com/sscard/platform/edge-bridge/store"
 	"github.com/sscard/platform/shared/callsign"
+	"github.com/sscard/platform/shared/channelauth"
 	"github.com/sscard/platform/shared/gm"
 	"github.com/sscard/platform/shared/sscard"
 	"github.com/sscard/platform/tests/testenv"
@@ -297,6 +298,7 @@ func enrolEdge(t *testing.T, p *localPlatform, id string) (edgeKeys, *signer) {
 func TestEdgeBridge_CardReadThroughPCSCDToPlatform(t *testing.T) {
 	pc := vcard.StartPCSCD(t)
 	p := startPlatform(t, "local_card_issuing=true")
+	bank := p.register(t, "bank-edge", channelauth.KindBank, nil) // before any signed call: registries reload every 30 s
 	keys, admin := enrolEdge(t, p, "edge-k1")
 	d := startEdge(t, p, keys)
 	evs := d.events(t)
@@ -334,10 +336,17 @@ func TestEdgeBridge_CardReadThroughPCSCDToPlatform(t *testing.T) {
 		t.Errorf("platform record of the card read: %s", data)
 	}
 
-	// A loss reported at the kiosk for the card in the reader: signed call to loss-report,
-	// then the local blacklist (synced from loss-report) blocks the card offline.
-	if code, b := d.post(t, "/actions/report-loss", map[string]any{"readId": readID, "type": "temporary"}); code != 200 {
-		t.Fatalf("report loss: %d %s", code, b)
+	// A formal loss asked for at the kiosk goes to loss-report as the kiosk's signed call;
+	// without a face match of the holder first, loss-report refuses it and the UI gets its
+	// problem as it came. The bank reports a temporary loss; the local blacklist (synced
+	// from loss-report) then blocks the card, and answers offline.
+	code, body := d.post(t, "/actions/report-loss", map[string]any{"readId": readID, "type": "formal"})
+	if code < 400 || code == 503 || !strings.Contains(string(body), "identity") {
+		t.Fatalf("formal loss without a face match: want loss-report's refusal, got %d %s", code, body)
+	}
+	if r := bank.do(t, "loss-report", "POST", "/cards/"+profile.CardNo+"/loss", nil,
+		map[string]any{"type": "temporary", "channel": "bank"}); r.StatusCode != 200 {
+		t.Fatalf("bank temporary loss: %d %s", r.StatusCode, r.Body)
 	}
 	testenv.Eventually(t, 15*time.Second, "local blacklist blocks the card", func() bool {
 		resp, err := http.Get("http://" + d.api + "/cards/" + profile.CardNo + "/blocked")
@@ -434,6 +443,24 @@ func TestEdgeBridge_CardReadThroughPCSCDToPlatform(t *testing.T) {
 	if _, err := os.Stat(d.bin + ".new"); err == nil {
 		t.Error("a refused build was staged")
 	}
+
+	// A build signed with the upgrade key: swapped in, restarted into, kept once healthy.
+	next := filepath.Join(t.TempDir(), "edge-bridge-2")
+	if err := goBuild(p.env.Root, next, "test-2"); err != nil {
+		t.Fatal(err)
+	}
+	bin2, _ := os.ReadFile(next)
+	sig2, _ := gm.Sign(keys.upgrade, bin2)
+	id := issue("upgrade", map[string]any{"url": p.publishBuild(t, "edge-bridge-2", bin2), "version": "test-2", "signature": b64(sig2)})
+	if detail := waitCommand(id, "done"); !strings.Contains(detail, "test-2") {
+		t.Errorf("upgrade detail %q", detail)
+	}
+	if s, err := d.status(); err != nil || s.Version != "test-2" {
+		t.Errorf("after the upgrade: version %q (%v)", s.Version, err)
+	}
+	if _, err := os.Stat(d.bin + ".prev"); err == nil {
+		t.Error("the previous build is still kept after the upgrade was confirmed")
+	}
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
@@ -445,12 +472,16 @@ func (p *localPlatform) publishBuild(t *testing.T, name string, bin []byte) stri
 	ctx := context.Background()
 	cli := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(p.env.Vars["s3_endpoint"]), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider(p.env.Secret(t, "s3-access-key"), p.env.Secret(t, "s3-secret-key"), "")})
-	key := fmt.Sprintf("edge-bridge/%s-%d", name, time.Now().UnixNano())
-	if _, err := cli.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("models"), Key: aws.String(key),
+	key := fmt.Sprintf("%s-%d", name, time.Now().UnixNano())
+	if _, err := cli.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("edge-builds")}); err != nil &&
+		!strings.Contains(err.Error(), "BucketAlready") {
+		t.Fatal(err)
+	}
+	if _, err := cli.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("edge-builds"), Key: aws.String(key),
 		Body: bytes.NewReader(bin)}); err != nil {
 		t.Fatal(err)
 	}
-	req, err := s3.NewPresignClient(cli).PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("models"), Key: aws.String(key)},
+	req, err := s3.NewPresignClient(cli).PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("edge-builds"), Key: aws.String(key)},
 		s3.WithPresignExpires(10*time.Minute))
 	if err != nil {
 		t.Fatal(err)
