@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -59,7 +60,12 @@ func main() {
 	flag.DurationVar(&c.commandPoll, "command-poll", 30*time.Second, "how often to fetch commands")
 	flag.DurationVar(&c.blacklistSync, "blacklist-sync", 5*time.Minute, "how often to sync the blacklist")
 	flag.DurationVar(&c.healthWindow, "upgrade-health-window", 2*time.Minute, "time a new build has to report healthy")
+	memLimit := flag.Int64("memory-limit", 16<<20, "soft limit of the Go heap in bytes (kiosks are small machines)")
 	flag.Parse()
+	// A kiosk shares a small machine with its UI: collect sooner rather than grow the heap
+	// during a backlog drain (soft limit; it never fails an allocation).
+	debug.SetGCPercent(50)
+	debug.SetMemoryLimit(*memLimit)
 
 	// The binary's path is taken once at start: after an upgrade swap, the running
 	// process's own link may name the previous build.

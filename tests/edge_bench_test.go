@@ -121,6 +121,7 @@ func TestEdgeBridge_Bench(t *testing.T) {
 	rawD := float64(n) / drainRaw.Seconds()
 	t.Logf("bench-edge: %d events; drained to the kiosk function %.0f events/s (%.2fs, target >= 5000); raw bbolt append %.0f events/s, raw bbolt peek+ack %.0f events/s; drain/raw-append %.3f",
 		n, rate, drained.Seconds(), rawW, rawD, rate/rawW)
-	t.Logf("bench-edge: daemon RSS idle %.1f MiB, peak over the burst %.1f MiB, after %.1f MiB (target <= 30 MiB)",
-		float64(idle)/1024, float64(peak)/1024, float64(after)/1024)
+	t.Logf("bench-edge: daemon RSS idle %.1f MiB, peak over the burst %.1f MiB, after %.1f MiB of which anonymous %.1f MiB, file-backed (binary, libraries, the mmapped bbolt file) %.1f MiB (target <= 30 MiB)",
+		float64(idle)/1024, float64(peak)/1024, float64(after)/1024, float64(rssKB(t, d.cmd.Process.Pid, "RssAnon"))/1024,
+		float64(rssKB(t, d.cmd.Process.Pid, "RssFile"))/1024)
 }
