@@ -109,15 +109,15 @@ EDGE_VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 EDGE_LDFLAGS := -s -w -X main.version=$(EDGE_VERSION)
 edge:
 	@mkdir -p $(EDGE_OUT)
-	CGO_ENABLED=1 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(EDGE_LDFLAGS)' -o $(EDGE_OUT)/edge-bridge-linux-amd64 ./edge-bridge
-	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 $(GO) build -trimpath -ldflags '$(EDGE_LDFLAGS)' -o $(EDGE_OUT)/edge-bridge-windows-amd64.exe ./edge-bridge
+	CGO_ENABLED=1 GOOS=linux GOARCH=amd64 $(GO) build -ldflags '$(EDGE_LDFLAGS)' -o $(EDGE_OUT)/edge-bridge-linux-amd64 ./edge-bridge
+	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 $(GO) build -ldflags '$(EDGE_LDFLAGS)' -o $(EDGE_OUT)/edge-bridge-windows-amd64.exe ./edge-bridge
 	@if command -v aarch64-linux-gnu-gcc >/dev/null && [ -e /usr/lib/aarch64-linux-gnu/pkgconfig/libpcsclite.pc ]; then \
 	  echo "linux/arm64 with PC/SC (cross gcc)"; \
 	  CGO_ENABLED=1 CC=aarch64-linux-gnu-gcc PKG_CONFIG_PATH=/usr/lib/aarch64-linux-gnu/pkgconfig PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig \
-	    GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(EDGE_LDFLAGS)' -o $(EDGE_OUT)/edge-bridge-linux-arm64 ./edge-bridge; \
+	    GOOS=linux GOARCH=arm64 $(GO) build -ldflags '$(EDGE_LDFLAGS)' -o $(EDGE_OUT)/edge-bridge-linux-arm64 ./edge-bridge; \
 	else \
 	  echo "linux/arm64 WITHOUT PC/SC: no cross gcc or libpcsclite-dev:arm64 (see docs/edge-bridge.md)"; \
-	  CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(EDGE_LDFLAGS)' -o $(EDGE_OUT)/edge-bridge-linux-arm64 ./edge-bridge; \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -ldflags '$(EDGE_LDFLAGS)' -o $(EDGE_OUT)/edge-bridge-linux-arm64 ./edge-bridge; \
 	fi
 	@ls -l $(EDGE_OUT)
 
