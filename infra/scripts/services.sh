@@ -45,7 +45,8 @@ install() {
 	# driver its tests plug a virtual card into. The packages do not start pcscd; tests run
 	# their own. Never install vsmartcard-vpcd on a production kiosk (it listens on TCP).
 	command -v pcscd >/dev/null || missing+=(pcscd)
-	dpkg -s libpcsclite-dev >/dev/null 2>&1 || missing+=(libpcsclite-dev)
+	command -v pkg-config >/dev/null || missing+=(pkg-config)
+	pkg-config --exists libpcsclite 2>/dev/null || missing+=(libpcsclite-dev)
 	[ -e /usr/lib/pcsc/drivers/serial/libifdvpcd.so ] || missing+=(vsmartcard-vpcd)
 	if [ ${#missing[@]} -gt 0 ]; then
 		log "installing Debian packages: ${missing[*]}"
