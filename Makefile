@@ -131,6 +131,40 @@ bench-events:
 	set -a; source $(TEST_STATE)/env; set +a; \
 	$(GO) run ./tests/bench/events -duration $(BENCH_EVENTS_DURATION)
 BENCH_EVENTS_DURATION ?= 10s
+# Kiosk event batches (500 per signed post) against the raw multi-row insert of the same
+# rows in the same run: events/s of each and their ratio (docs/kiosk.md).
+bench-kiosk:
+	@$(TEST_PORTS) infra/scripts/services.sh up || exit 1; \
+	$(GO) test -tags integration -run=NONE -bench='Record|RawInsert' -benchtime=40x -count=3 ./shared/kiosk
+
+# The edge-bridge for its three platforms into build/edge (docs/edge-bridge.md). linux/amd64
+# links libpcsclite (cgo); windows/amd64 uses winscard.dll without cgo; linux/arm64 links
+# the arm64 libpcsclite with Debian's cross gcc when it is installed (gcc-aarch64-linux-gnu,
+# libpcsclite-dev:arm64), and otherwise builds without PC/SC (the reader reports "fault").
+EDGE_OUT ?= build/edge
+EDGE_VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+EDGE_LDFLAGS := -s -w -X main.version=$(EDGE_VERSION)
+edge:
+	@mkdir -p $(EDGE_OUT)
+	CGO_ENABLED=1 GOOS=linux GOARCH=amd64 $(GO) build -ldflags '$(EDGE_LDFLAGS)' -o $(EDGE_OUT)/edge-bridge-linux-amd64 ./edge-bridge
+	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 $(GO) build -ldflags '$(EDGE_LDFLAGS)' -o $(EDGE_OUT)/edge-bridge-windows-amd64.exe ./edge-bridge
+	@if command -v aarch64-linux-gnu-gcc >/dev/null && [ -e /usr/lib/aarch64-linux-gnu/pkgconfig/libpcsclite.pc ]; then \
+	  echo "linux/arm64 with PC/SC (cross gcc)"; \
+	  CGO_ENABLED=1 CC=aarch64-linux-gnu-gcc PKG_CONFIG_PATH=/usr/lib/aarch64-linux-gnu/pkgconfig PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig \
+	    GOOS=linux GOARCH=arm64 $(GO) build -ldflags '$(EDGE_LDFLAGS)' -o $(EDGE_OUT)/edge-bridge-linux-arm64 ./edge-bridge; \
+	else \
+	  echo "linux/arm64 WITHOUT PC/SC: no cross gcc or libpcsclite-dev:arm64 (see docs/edge-bridge.md)"; \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -ldflags '$(EDGE_LDFLAGS)' -o $(EDGE_OUT)/edge-bridge-linux-arm64 ./edge-bridge; \
+	fi
+	@ls -l $(EDGE_OUT)
+
+# Store-and-forward drain rate to the real kiosk function beside raw bbolt writes of the
+# same events, and the daemon's RSS idle and under the burst (docs/edge-bridge.md).
+EDGE_BENCH_EVENTS ?= 20000
+bench-edge:
+	@$(TEST_PORTS) infra/scripts/services.sh up || exit 1; \
+	trap '$(TEST_PORTS) infra/scripts/services.sh down' EXIT; \
+	SSCARD_BENCH_EDGE=$(EDGE_BENCH_EVENTS) $(GO) test -count=1 -tags integration -run '^TestEdgeBridge_Bench$$' -v -timeout 20m ./tests/ | grep -E 'bench-edge|^(ok|FAIL|---)'
 
 # Walks the audit chain of the make run database and reports the first broken link.
 audit-verify:

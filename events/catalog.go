@@ -94,7 +94,7 @@ var catalog = map[Type]Spec{
 	SMSRequested: {
 		Type:        SMSRequested,
 		Source:      "/functions/{function}",
-		Producers:   []string{"card-apply", "loss-report", "photo-audit-alert", "qr-code"},
+		Producers:   []string{"card-apply", "kiosk", "loss-report", "photo-audit-alert", "qr-code"},
 		Description: "A function asks sms-alert to send a templated SMS to a person identified only by reference.",
 		NewData:     func() any { return new(SMSRequestedData) },
 	},

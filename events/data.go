@@ -159,10 +159,14 @@ const (
 	CommandSelfCheck     KioskCommand = "self-check"
 	CommandUploadLogs    KioskCommand = "upload-logs"
 	CommandSyncBlacklist KioskCommand = "sync-blacklist"
+	CommandPause         KioskCommand = "pause"       // stop serving residents, keep reporting
+	CommandResume        KioskCommand = "resume"      // serve again after pause
+	CommandRestartApp    KioskCommand = "restart-app" // restart the kiosk application
+	CommandUpgrade       KioskCommand = "upgrade"     // args: presigned URL, SM2 signature, version
 )
 
 func (KioskCommand) Values() []string {
-	return []string{"reboot", "self-check", "upload-logs", "sync-blacklist"}
+	return []string{"reboot", "self-check", "upload-logs", "sync-blacklist", "pause", "resume", "restart-app", "upgrade"}
 }
 func (c KioskCommand) Valid() bool { return slices.Contains(c.Values(), string(c)) }
 

@@ -56,7 +56,10 @@ start() {
 	for _ in $(seq 600); do curl -fsS "http://$GATEWAY/healthz" >/dev/null 2>&1 && break
 		alive "$STATE/gateway.pid" || { echo "[run] gateway exited; see $STATE/logs/gateway.log"; stop_all; exit 1; }
 		sleep 0.1; done
-	"$STATE/bin/edge-bridge" -listen "$BRIDGE" -gateway "http://$GATEWAY" -spool "$STATE/edge-bridge" -kiosk-id "dev-kiosk-01" \
+	# The local kiosk signs with the key `callers local` generated (docs/edge-bridge.md).
+	"$STATE/bin/edge-bridge" -listen "$BRIDGE" -gateway "http://$GATEWAY" -state "$STATE/edge-bridge" -kiosk-id "dev-kiosk-01" \
+		-key "$STATE/callers/dev-kiosk-01.key" -key-id local-1 -server-sign-key "$STATE/secrets/callsign-sign-public-key" \
+		-server-enc-key "$STATE/secrets/callsign-enc-public-key" \
 		>"$STATE/logs/edge-bridge.log" 2>&1 </dev/null &
 	echo $! >"$STATE/edge-bridge.pid"
 	status

@@ -41,6 +41,13 @@ install() {
 	command -v chromium >/dev/null || missing+=(chromium)
 	dpkg -s fonts-wqy-zenhei >/dev/null 2>&1 || missing+=(fonts-wqy-zenhei)
 	command -v wrk >/dev/null || missing+=(wrk)
+	# For the edge-bridge: PC/SC (cgo with libpcsclite) and the vsmartcard virtual reader
+	# driver its tests plug a virtual card into. The packages do not start pcscd; tests run
+	# their own. Never install vsmartcard-vpcd on a production kiosk (it listens on TCP).
+	command -v pcscd >/dev/null || missing+=(pcscd)
+	command -v pkg-config >/dev/null || missing+=(pkg-config)
+	pkg-config --exists libpcsclite 2>/dev/null || missing+=(libpcsclite-dev)
+	[ -e /usr/lib/pcsc/drivers/serial/libifdvpcd.so ] || missing+=(vsmartcard-vpcd)
 	if [ ${#missing[@]} -gt 0 ]; then
 		log "installing Debian packages: ${missing[*]}"
 		as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >"$STATE/apt.log" 2>&1 || die "apt-get update failed; see $STATE/apt.log"

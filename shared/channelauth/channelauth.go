@@ -30,7 +30,9 @@ const (
 	// They speak for no resident channel; what they may do is exactly their routes.
 	KindStaff = "staff"
 	// KindAdmin is a bureau administrator's console or service: operations over many
-	// citizens at once (face-match's 1:N search) that no counter or kiosk may make.
+	// citizens at once (face-match's 1:N search) that no counter or kiosk may make, and the
+	// kiosk registry and commands (its region lives with the kiosk capability, kiosk_admins).
+	// It speaks for no channel.
 	KindAdmin = "admin"
 )
 

@@ -39,6 +39,9 @@ var presets = map[string][]string{
 		"GET loss-report /blacklist/snapshot",
 		"GET loss-report /blacklist/{cardNo}",
 		"POST face-match /verify",
+		"POST kiosk /kiosks/{id}/events",
+		"GET kiosk /kiosks/{id}/commands",
+		"POST kiosk /kiosks/{id}/logs",
 	},
 	KindBank: {
 		"POST card-apply /applications",
@@ -90,6 +93,11 @@ var presets = map[string][]string{
 		"DELETE face-match /enrolments/{person}",
 		"GET face-match /prechecks/{application}",
 		"POST face-match /index/snapshot",
+		// Kiosk administrators: the registry, commands, self-checks and logs of the kiosks
+		// of their region (the kiosk function scopes every answer by that region).
+		"* kiosk /kiosks/*",
+		"* kiosk /kiosk-batches/*",
+		"* kiosk /kiosk-commands",
 	},
 }
 

@@ -6,6 +6,7 @@
 //
 //	callers register -app bank-icbc -kind bank -name "ICBC Wuxi" -public-key icbc.pem [-key-id k1] [-route "…"]…
 //	callers register -app outlet-xh-01 -kind outlet -name "Xihu outlet" -new-key outlet-xh-01.key
+//	callers register -app admin-dg -kind admin -region 441900 -name "Dongguan kiosk admin" -public-key dg.pem
 //	callers suspend  -app bank-icbc          (or -activate; -revoke-key k1 ends one key)
 //	callers list
 //	callers local -dir .state/run/callers    (make run: the local outlet, kiosk and simulated bank)
@@ -36,6 +37,7 @@ import (
 	"github.com/sscard/platform/shared/channelauth"
 	"github.com/sscard/platform/shared/envconf"
 	"github.com/sscard/platform/shared/gm"
+	"github.com/sscard/platform/shared/kiosk"
 	"github.com/sscard/platform/shared/secrets"
 )
 
@@ -87,11 +89,15 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		keyID := fl.String("key-id", "k1", "key id (a new id adds a key beside the old ones: rotation)")
 		pubFile := fl.String("public-key", "", "the caller's SM2 public key, PKIX PEM")
 		newKey := fl.String("new-key", "", "generate the key pair and write the private key to this file")
+		region := fl.String("region", "", "kind admin: the 6-digit division code the administrator manages (and its sub-regions)")
 		var routes routeList
 		fl.Var(&routes, "route", `allowed route "METHOD function /pattern" (repeatable; default: the kind's preset)`)
 		do = func(e *env) error {
 			if (*pubFile == "") == (*newKey == "") {
 				return errors.New("give exactly one of -public-key and -new-key")
+			}
+			if (*kind == channelauth.KindAdmin) != (*region != "") || *region != "" && !kiosk.ValidRegion(*region) {
+				return errors.New("an admin needs -region (6 digits), and only an admin takes one")
 			}
 			if len(routes) == 0 {
 				if routes = channelauth.Routes(*kind); routes == nil {
@@ -108,7 +114,13 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 			if err != nil {
 				return err
 			}
-			return e.register(ctx, callsign.App{ID: *app, Name: *name, Kind: *kind, Active: true, Routes: routes}, *keyID, pub)
+			if err := e.register(ctx, callsign.App{ID: *app, Name: *name, Kind: *kind, Active: true, Routes: routes}, *keyID, pub); err != nil {
+				return err
+			}
+			if *region != "" {
+				return kiosk.PutAdmin(ctx, e.pool, e.macKey, *app, *region)
+			}
+			return nil
 		}
 	case "suspend", "activate":
 		revoke := fl.String("revoke-key", "", "revoke only this key of the app (suspend)")
