@@ -36,6 +36,10 @@ start() {
 	"$STATE/bin/bootstrap" >"$STATE/logs/bootstrap.log" 2>&1 || { echo "[run] bootstrap failed; see $STATE/logs/bootstrap.log"; stop_all; exit 1; }
 	# Signed callers of the bank, outlet and kiosk channels: keys generated into $STATE/callers.
 	"$STATE/bin/callers" local -dir "$STATE/callers" >"$STATE/logs/callers.log" 2>&1 || { echo "[run] registering local callers failed; see $STATE/logs/callers.log"; stop_all; exit 1; }
+	# The local e-card authority plays the national e-card platform and the phone: stack.yml
+	# takes ecard_authority from ECARD_AUTHORITY, and functions accept "local" only with the
+	# development switch, which the gateway passes on from this environment (docs/security.md).
+	ECARD_AUTHORITY=local sscard_development=true \
 	"$STATE/bin/gateway" -listen "$GATEWAY" -stack stack.yml -bin "$STATE/bin" -logs "$STATE/logs" \
 		>"$STATE/logs/gateway.log" 2>&1 </dev/null &
 	echo $! >"$STATE/gateway.pid"
