@@ -120,5 +120,10 @@ func OpenPhoneChange(d *platform.Deps, sessions *Sessions) (*PhoneChange, error)
 	if err != nil {
 		return nil, err
 	}
-	return &PhoneChange{Sessions: sessions, People: people, Pool: d.Postgres, Codes: LocalCodes{RDB: d.Redis}, Audit: d.Audit}, nil
+	maxAttempts := d.Env.Int("phone_change_max_attempts", 5, 1, 20)
+	if err := d.Env.Err(); err != nil {
+		return nil, err
+	}
+	return &PhoneChange{Sessions: sessions, People: people, Pool: d.Postgres, Codes: LocalCodes{RDB: d.Redis}, Audit: d.Audit,
+		MaxAttempts: int64(maxAttempts)}, nil
 }
