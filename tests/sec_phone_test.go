@@ -47,7 +47,7 @@ func TestLoginFlow_PhoneChangeIdentityGuessesVoidTheCode(t *testing.T) {
 	if err := flow.Notify(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	r, err := flow.Sessions.Poll(ctx, s.ID, time.Now())
+	r, err := flow.Sessions.Poll(ctx, s.ID, s.PollSecret, time.Now())
 	if err != nil || r.Token == "" {
 		t.Fatalf("login: %+v %v", r, err)
 	}
