@@ -26,7 +26,8 @@ func TestCardReplace_ReissueAndRenewalThroughTheGateway(t *testing.T) {
 	ensurePhotoBucket(t, p.env)
 	const apply, loss = "/function/card-apply", "/function/loss-report"
 	jsonH := http.Header{"Content-Type": {"application/json"}}
-	outlet := p.register(t, "outlet-replace-01", channelauth.KindOutlet, nil)
+	outlet := p.register(t, "outlet-replace-01", channelauth.KindOutlet,
+		append(channelauth.Routes(channelauth.KindOutlet), "POST card-apply /progress"))
 	call := func(method, path string, body any, want int, out any) []byte {
 		t.Helper()
 		var b []byte
@@ -177,7 +178,11 @@ func TestCardReplace_ReissueAndRenewalThroughTheGateway(t *testing.T) {
 
 	// Progress shows the replacement, its kind and the old card.
 	var prog struct{ Applications []view }
-	body = call("GET", apply+"/progress?idNumber="+idn, nil, http.StatusOK, &prog)
+	sr := outlet.do(t, "card-apply", "POST", "/progress", nil, map[string]string{"idNumber": idn})
+	body = sr.Body
+	if sr.StatusCode != http.StatusOK || json.Unmarshal(body, &prog) != nil {
+		t.Fatalf("progress: %d %s", sr.StatusCode, body)
+	}
 	if len(prog.Applications) != 2 || prog.Applications[0].Kind != "reissue" || prog.Applications[0].ReplacesCardNo != oldNo ||
 		prog.Applications[1].Kind != "first" || strings.Contains(string(body), idn) {
 		t.Errorf("progress: %s", body)

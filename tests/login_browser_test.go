@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -48,6 +49,11 @@ func TestLoginPage_InChromium(t *testing.T) {
 	p.act(t, session, "scanned", holderID, holderName)
 	run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`body[data-state="scanned"]`)))
 	p.act(t, session, "confirmed", holderID, holderName)
+	// Someone who saw the QR (it carries the session id, not the page's poll secret)
+	// races the page right after the confirmation: refused like an unknown session.
+	for i := 0; i < 5; i++ {
+		p.pollAsStranger(t, session)
+	}
 	run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#home`)))
 	welcome, idText := text(t, ctx, "#welcome"), text(t, ctx, "#idnumber")
 	shot(t, ctx, out, "2-home.png")
@@ -170,6 +176,29 @@ func (p *localPlatform) act(t *testing.T, session, action, idNumber, name string
 	resp, b := p.do(t, "POST", "/function/qr-code/local-ecard/act", nil, body)
 	if resp.StatusCode != 200 {
 		t.Fatalf("act %s: %d %s", action, resp.StatusCode, b)
+	}
+}
+
+// pollAsStranger polls session as someone who has only what the QR shows: without the
+// poll secret, and with a made-up one. Both must be the unknown-session 404, word for
+// word, so a stranger learns nothing (not even that the session exists).
+func (p *localPlatform) pollAsStranger(t *testing.T, session string) {
+	t.Helper()
+	// The same answer but for the request's own instance and id.
+	general := func(b []byte) string {
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		delete(m, "instance")
+		delete(m, "requestId")
+		out, _ := json.Marshal(m)
+		return string(out)
+	}
+	_, unknown := p.do(t, "GET", "/function/login-poll/"+strings.Repeat("A", 43), http.Header{"X-Poll-Secret": {strings.Repeat("B", 43)}}, nil)
+	for _, h := range []http.Header{nil, {"X-Poll-Secret": {strings.Repeat("B", 43)}}, {"X-Poll-Secret": {"guess"}}} {
+		resp, body := p.do(t, "GET", "/function/login-poll/"+session, h, nil)
+		if resp.StatusCode != 404 || general(body) != general(unknown) {
+			t.Fatalf("poll with secret %q: want the unknown-session 404 %s, got %d %s", h.Get("X-Poll-Secret"), unknown, resp.StatusCode, body)
+		}
 	}
 }
 

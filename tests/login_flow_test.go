@@ -53,7 +53,7 @@ func TestLoginFlow_ForgedPlatformNoticeIsRefused(t *testing.T) {
 	if err := flow.Notify(ctx, a); !errors.Is(err, ecard.ErrSignature) {
 		t.Fatalf("forged notice: want ErrSignature, got %v", err)
 	}
-	r, err := flow.Sessions.Poll(ctx, s.ID, time.Now())
+	r, err := flow.Sessions.Poll(ctx, s.ID, s.PollSecret, time.Now())
 	if err != nil || r.State != login.Waiting || r.Token != "" {
 		t.Errorf("after a forged notice: want still waiting and no token, got %+v %v", r, err)
 	}
@@ -73,7 +73,7 @@ func TestLoginFlow_UnregisteredHolderIsToldToRegister(t *testing.T) {
 	if err := flow.Notify(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	r, err := flow.Sessions.Poll(ctx, s.ID, time.Now())
+	r, err := flow.Sessions.Poll(ctx, s.ID, s.PollSecret, time.Now())
 	if err != nil || !r.RegistrationRequired || r.Token != "" {
 		t.Errorf("want registration required and no token, got %+v %v", r, err)
 	}
@@ -109,7 +109,7 @@ func TestLoginFlow_PhoneChangeAfterScanLogin(t *testing.T) {
 	if err := flow.Notify(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	r, err := flow.Sessions.Poll(ctx, s.ID, time.Now())
+	r, err := flow.Sessions.Poll(ctx, s.ID, s.PollSecret, time.Now())
 	if err != nil || r.Token == "" || r.PersonID != pid {
 		t.Fatalf("login: want a token for %s, got %+v %v", pid, r, err)
 	}

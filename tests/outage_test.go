@@ -52,7 +52,7 @@ func TestOutage_RedisDownThenBack(t *testing.T) {
 				sessions := login.NewSessions(d.Redis, login.Config{})
 				r := runtime.NewRouter("login-poll")
 				r.Get("/{session}", func(req handler.Request) (handler.Response, error) {
-					res, err := sessions.Poll(req.Context(), runtime.Param(req, "session"), time.Now())
+					res, err := sessions.Poll(req.Context(), runtime.Param(req, "session"), req.Header.Get(login.PollSecretHeader), time.Now())
 					if err != nil {
 						return handler.Response{}, err
 					}
@@ -84,7 +84,9 @@ func TestOutage_RedisDownThenBack(t *testing.T) {
 
 	_ = redis.Process.Kill()
 	_ = redis.Wait()
-	resp, err := http.Get("http://" + addr + "/" + strings.Repeat("A", 43))
+	pollReq, _ := http.NewRequest("GET", "http://"+addr+"/"+strings.Repeat("A", 43), nil)
+	pollReq.Header.Set(login.PollSecretHeader, strings.Repeat("B", 43))
+	resp, err := http.DefaultClient.Do(pollReq)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,7 +91,9 @@ func startPlatform(t *testing.T, extraEnv ...string) *localPlatform {
 	cmd := exec.Command(filepath.Join(bin, "gateway"), "-listen", addr, "-stack", filepath.Join(env.Root, "stack.yml"),
 		"-bin", bin, "-logs", logs, "-base-port", "0", "-drain", "0s",
 		"-connector-min-backoff", "200ms")
-	cmd.Env = append(append(os.Environ(), env.FunctionEnv(dsn)...), extraEnv...)
+	// ECARD_AUTHORITY fills stack.yml's ecard_authority as make run does; the development
+	// switch comes with FunctionEnv.
+	cmd.Env = append(append(append(os.Environ(), env.FunctionEnv(dsn)...), "ECARD_AUTHORITY=local"), extraEnv...)
 	cmd.Stdout, cmd.Stderr = gwLog, gwLog
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -53,7 +53,10 @@ func New(d *platform.Deps) (*runtime.Router, error) {
 	r.Post("/applications/{id}/activate", channelauth.Route(g, readHolderAction, holderAction(svc.Activate)))
 	// Before production only (撤销申请); 409 naming the state after that.
 	r.Post("/applications/{id}/withdraw", channelauth.Route(g, readHolderAction, holderAction(svc.Withdraw)))
-	r.Get("/progress", g.Open(progress(svc)))
+	// Progress by ID number: signed counter callers only, the number in the body (never
+	// in a URL or access log); GET with the number in the query is gone.
+	r.Post("/progress", callsign.Require(v, progress(svc)))
+	r.Get("/progress", progressMoved)
 	r.Post("/production/advance", advance(svc))
 	r.Post("/batches", applyBatch(svc)) // employer batch (xlsx), 001 2.1
 	// The simulated producer lists every submitted application (申领名单).
@@ -242,16 +245,23 @@ func holderAction(do func(context.Context, string, application.Actor) (applicati
 	}
 }
 
-// GET /progress?idNumber=… → {applications: [...]}, masked, newest first.
+// POST /progress {idNumber} (signed) → 200 {applications: [...]}, masked, newest first.
+// The answer has the same shape whether or not the number is registered (an empty list),
+// so the route cannot tell registered numbers from others.
 func progress(svc *application.Service) runtime.HandlerFunc {
 	return func(req handler.Request) (handler.Response, error) {
-		q, err := url.ParseQuery(req.QueryString)
-		if err != nil || q.Get("idNumber") == "" {
+		var in struct {
+			IDNumber string `json:"idNumber"`
+		}
+		if err := decode(req.Body, &in); err != nil {
+			return handler.Response{}, err
+		}
+		if in.IDNumber == "" {
 			return handler.Response{}, problem.Invalid("idNumber is required", problem.Field("idNumber", "is required"))
 		}
-		vs, err := svc.Progress(req.Context(), q.Get("idNumber"))
+		vs, err := svc.Progress(req.Context(), in.IDNumber)
 		if errors.Is(err, application.ErrNotFound) {
-			return handler.Response{}, problem.NotFound("no card application for this ID number")
+			vs, err = []application.View{}, nil
 		}
 		if err != nil {
 			return handler.Response{}, err
@@ -262,6 +272,13 @@ func progress(svc *application.Service) runtime.HandlerFunc {
 		}
 		return res, err
 	}
+}
+
+// GET /progress?idNumber=… put ID numbers into URLs and access logs: 410, pointing to POST.
+func progressMoved(handler.Request) (handler.Response, error) {
+	return handler.Response{}, problem.New(http.StatusGone, "moved-to-post", "Use POST /progress",
+		"progress by ID number is POST /progress with {\"idNumber\": …} in a signed call; ID numbers never go in URLs").
+		With("method", "POST")
 }
 
 // POST /production/advance[?limit=N] (admin): the simulated producer and carrier move

@@ -36,14 +36,15 @@ type holder struct {
 //	200 {state: registration_required}                   the holder must register first
 //	429 problem {error: slow_down, interval} Retry-After  polled too early; interval grew
 //	410 problem {state: expired|cancelled|consumed}       stop polling; offer 刷新
-//	404 problem                                           unknown session
+//	404 problem                                           unknown session, or no/wrong
+//	                                                      X-Poll-Secret (the same answer)
 //
 // slow_down is RFC 8628's error code carried in a 429 problem: HTTP clients and proxies
 // understand 429 + Retry-After, and the page reads the new interval from the body.
 func poll(s *login.Sessions) runtime.HandlerFunc {
 	return func(req handler.Request) (handler.Response, error) {
 		id := runtime.Param(req, "session")
-		r, err := s.Poll(req.Context(), id, time.Now())
+		r, err := s.Poll(req.Context(), id, req.Header.Get(login.PollSecretHeader), time.Now())
 		if errors.Is(err, login.ErrUnknown) {
 			return handler.Response{}, problem.NotFound("no such login session; request a new QR code")
 		}

@@ -31,10 +31,9 @@ func BenchmarkPoll(b *testing.B) {
 	srv := runtime.NewServer(cfg, r, slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})), nil)
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
-	ids := make([]string, 4096)
+	ids := make([]login.Session, 4096)
 	for i := range ids {
-		sess, _ := s.Create(context.Background(), time.Now())
-		ids[i] = sess.ID
+		ids[i], _ = s.Create(context.Background(), time.Now())
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 	b.ResetTimer()
@@ -42,7 +41,10 @@ func BenchmarkPoll(b *testing.B) {
 		i := 0
 		for pb.Next() {
 			i++
-			resp, err := client.Get(ts.URL + "/" + ids[i%len(ids)])
+			sess := ids[i%len(ids)]
+			req, _ := http.NewRequest("GET", ts.URL+"/"+sess.ID, nil)
+			req.Header.Set(login.PollSecretHeader, sess.PollSecret)
+			resp, err := client.Do(req)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -20,12 +20,14 @@ import (
 // created is the answer to a new QR. Durations are whole seconds, as RFC 8628's
 // expires_in and interval.
 type created struct {
-	SessionID string    `json:"sessionId"`
-	QRContent string    `json:"qrContent"`
-	QRImage   string    `json:"qrImage"` // data: URL of a PNG
-	ExpiresAt time.Time `json:"expiresAt"`
-	ExpiresIn int       `json:"expiresIn"`
-	Interval  int       `json:"interval"`
+	SessionID string `json:"sessionId"`
+	// PollSecret is for the page's polls (header X-Poll-Secret); the QR does not carry it.
+	PollSecret string    `json:"pollSecret"`
+	QRContent  string    `json:"qrContent"`
+	QRImage    string    `json:"qrImage"` // data: URL of a PNG
+	ExpiresAt  time.Time `json:"expiresAt"`
+	ExpiresIn  int       `json:"expiresIn"`
+	Interval   int       `json:"interval"`
 }
 
 func start(flow *login.Flow) runtime.HandlerFunc {
@@ -58,7 +60,7 @@ func answerCreated(s login.Started) (handler.Response, error) {
 		return handler.Response{}, problem.Internal(err)
 	}
 	res, err := runtime.JSON(http.StatusCreated, created{
-		SessionID: s.ID, QRContent: s.QRContent, QRImage: "data:image/png;base64," + base64.StdEncoding.EncodeToString(png),
+		SessionID: s.ID, PollSecret: s.PollSecret, QRContent: s.QRContent, QRImage: "data:image/png;base64," + base64.StdEncoding.EncodeToString(png),
 		ExpiresAt: s.ExpiresAt, ExpiresIn: int(math.Round(time.Until(s.ExpiresAt).Seconds())),
 		Interval: int(math.Ceil(s.Interval.Seconds())),
 	})

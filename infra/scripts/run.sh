@@ -47,9 +47,13 @@ start() {
 		-sgip-report-to "$SMSSIM_HOST:$((SMSSIM_PORT + 3))" -secret-file "$STATE/smssim-secret" \
 		-log "$STATE/logs/sms-received.jsonl" >"$STATE/logs/smssim.log" 2>&1 </dev/null &
 	echo $! >"$STATE/smssim.pid"
+	# The local e-card authority plays the national e-card platform and the phone: stack.yml
+	# takes ecard_authority from ECARD_AUTHORITY, and functions accept "local" only with the
+	# development switch, which the gateway passes on from this environment (docs/security.md).
 	SMS_SIM_SECRET=$(cat "$STATE/smssim-secret") SMS_MOBILE_ADDR=$SMSSIM SMS_FALLBACK_ADDR=$SMSSIM \
 	SMS_TELECOM_ADDR=$SMSSIM_HOST:$((SMSSIM_PORT + 1)) SMS_UNICOM_ADDR=$SMSSIM_HOST:$((SMSSIM_PORT + 2)) \
 	SMS_UNICOM_LISTEN=$SMSSIM_HOST:$((SMSSIM_PORT + 3)) \
+	ECARD_AUTHORITY=local sscard_development=true \
 	"$STATE/bin/gateway" -listen "$GATEWAY" -stack stack.yml -bin "$STATE/bin" -logs "$STATE/logs" \
 		>"$STATE/logs/gateway.log" 2>&1 </dev/null &
 	echo $! >"$STATE/gateway.pid"

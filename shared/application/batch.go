@@ -1,6 +1,7 @@
 package application
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -56,25 +57,23 @@ type BatchResult struct {
 	Result    []byte       `json:"-"`                   // the result workbook
 }
 
+// An xlsx is a zip: a few hundred KB can unpack to gigabytes of XML (a million rows of
+// one cell each is about 480 KB packed). The limits hold whatever the packed size:
+// every part unpacked together (declared sizes, which archive/zip enforces while
+// reading), and the size of a worksheet or string table kept in memory (a larger one
+// is streamed from a temporary file). A workbook of MaxBatchRows applicants with every
+// column filled unpacks to about 2 MB.
+const (
+	maxBatchUnzipBytes = 32 << 20
+	maxBatchXMLBytes   = 8 << 20
+)
+
 // ApplyBatch applies every row of an xlsx list on behalf of an employer.
 func (s *Service) ApplyBatch(ctx context.Context, xlsx []byte, actor Actor) (BatchResult, error) {
-	f, err := excelize.OpenReader(bytes.NewReader(xlsx))
+	header, rows, err := readBatch(ctx, xlsx)
 	if err != nil {
-		return BatchResult{}, problem.Invalid("the upload is not an xlsx workbook", problem.Field("file", "not a readable xlsx workbook"))
+		return BatchResult{}, err
 	}
-	defer f.Close()
-	sheets := f.GetSheetList()
-	if len(sheets) == 0 {
-		return BatchResult{}, problem.Invalid("the workbook has no sheet", problem.Field("file", "no sheet"))
-	}
-	rows, err := f.GetRows(sheets[0])
-	if err != nil || len(rows) < 2 {
-		return BatchResult{}, problem.Invalid("the first sheet needs a header row and at least one applicant", problem.Field("file", "no rows"))
-	}
-	if len(rows)-1 > MaxBatchRows {
-		return BatchResult{}, problem.Invalid(fmt.Sprintf("at most %d applicants per upload", MaxBatchRows), problem.Field("file", "too many rows"))
-	}
-	header := rows[0]
 	index := map[string]int{}
 	for i, h := range header {
 		if field, ok := columns[strings.ToLower(strings.TrimSpace(h))]; ok {
@@ -99,10 +98,8 @@ func (s *Service) ApplyBatch(ctx context.Context, xlsx []byte, actor Actor) (Bat
 
 	res := BatchResult{BatchID: newBatchID()}
 	var failedRows [][]string
-	for n, row := range rows[1:] {
-		if isBlank(row) {
-			continue
-		}
+	for _, br := range rows {
+		row := br.cells
 		res.Rows++
 		req := Request{IDNumber: cell(row, "idNumber"), Name: cell(row, "name"), Phone: cell(row, "phone"),
 			EnglishName: cell(row, "englishName"), ChineseName: cell(row, "chineseName"),
@@ -119,7 +116,7 @@ func (s *Service) ApplyBatch(ctx context.Context, xlsx []byte, actor Actor) (Bat
 			return BatchResult{}, err
 		}
 		reasons := rowReasons(p)
-		res.Failures = append(res.Failures, RowFailure{Row: n + 2, Reasons: reasons})
+		res.Failures = append(res.Failures, RowFailure{Row: br.number, Reasons: reasons})
 		failedRows = append(failedRows, append(append([]string(nil), row...), strings.Join(reasons, "；")))
 	}
 	res.Failed = len(res.Failures)
@@ -133,6 +130,81 @@ func (s *Service) ApplyBatch(ctx context.Context, xlsx []byte, actor Actor) (Bat
 		}
 	}
 	return res, nil
+}
+
+type batchRow struct {
+	number int // as the spreadsheet shows it
+	cells  []string
+}
+
+// tooLarge refuses a workbook over a limit; the detail always names the row limit, the
+// one an employer can act on.
+func tooLarge(reason string) error {
+	return problem.New(413, "batch-too-large", "Batch too large",
+		fmt.Sprintf("at most %d applicants per upload: %s; split the list", MaxBatchRows, reason)).
+		With("maxRows", MaxBatchRows)
+}
+
+// readBatch returns the header and the non-blank applicant rows of the first sheet. Rows
+// are streamed and reading stops at the first row past MaxBatchRows, so the work is
+// bounded by the limit, not by what the file claims; the request deadline is honoured.
+func readBatch(ctx context.Context, xlsx []byte) ([]string, []batchRow, error) {
+	notXLSX := problem.Invalid("the upload is not an xlsx workbook", problem.Field("file", "not a readable xlsx workbook"))
+	zr, err := zip.NewReader(bytes.NewReader(xlsx), int64(len(xlsx)))
+	if err != nil {
+		return nil, nil, notXLSX
+	}
+	var unpacked uint64
+	for _, part := range zr.File {
+		unpacked += part.UncompressedSize64
+		if unpacked > maxBatchUnzipBytes {
+			return nil, nil, tooLarge(fmt.Sprintf("the workbook unpacks to more than %d MB", maxBatchUnzipBytes>>20))
+		}
+	}
+	f, err := excelize.OpenReader(bytes.NewReader(xlsx), excelize.Options{
+		UnzipSizeLimit: maxBatchUnzipBytes, UnzipXMLSizeLimit: maxBatchXMLBytes})
+	if err != nil {
+		return nil, nil, notXLSX
+	}
+	defer f.Close()
+	sheets := f.GetSheetList()
+	if len(sheets) == 0 {
+		return nil, nil, problem.Invalid("the workbook has no sheet", problem.Field("file", "no sheet"))
+	}
+	it, err := f.Rows(sheets[0])
+	if err != nil {
+		return nil, nil, notXLSX
+	}
+	defer it.Close()
+	var header []string
+	var rows []batchRow
+	for n := 1; it.Next(); n++ {
+		if n%256 == 0 && ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		cells, err := it.Columns()
+		if err != nil {
+			return nil, nil, notXLSX
+		}
+		if n == 1 {
+			header = cells
+			continue
+		}
+		if isBlank(cells) {
+			continue
+		}
+		if len(rows) == MaxBatchRows {
+			return nil, nil, tooLarge(fmt.Sprintf("row %d is applicant %d", n, MaxBatchRows+1))
+		}
+		rows = append(rows, batchRow{number: n, cells: cells})
+	}
+	if err := it.Error(); err != nil {
+		return nil, nil, notXLSX
+	}
+	if header == nil || len(rows) == 0 {
+		return nil, nil, problem.Invalid("the first sheet needs a header row and at least one applicant", problem.Field("file", "no rows"))
+	}
+	return header, rows, nil
 }
 
 // rowReasons names each field and why, or the rule that refused the row.

@@ -348,8 +348,12 @@ func LoadSnapshot(ctx context.Context, db DB, macKey []byte, log *slog.Logger) (
 }
 
 // PGRegistry serves lookups from a verified snapshot of the Postgres registry, reloaded
-// when older than TTL. When a reload fails the previous snapshot keeps serving until it
-// is MaxStale old; after that (or before a first load) lookups fail closed.
+// when older than TTL, and at once when the registry's version row (migration 012, bumped
+// by a trigger on every change) differs from the snapshot's: each lookup reads that one
+// row, outside the lock, so a suspended caller or revoked key is refused on its next
+// call. When the version cannot be read or a reload fails, the previous snapshot keeps
+// serving until it is MaxStale old; after that (or before a first load) lookups fail
+// closed.
 type PGRegistry struct {
 	DB       DB
 	MACKey   []byte
@@ -361,6 +365,7 @@ type PGRegistry struct {
 	mu       sync.Mutex
 	snap     *Snapshot
 	loadedAt time.Time
+	version  int64 // of the registry when snap was read
 	// After a failed reload the stale snapshot serves without new attempts until
 	// retryAt, so an outage does not add a connect timeout to every request.
 	retryAt time.Time
@@ -368,6 +373,14 @@ type PGRegistry struct {
 
 // Lookup implements Registry.
 func (r *PGRegistry) Lookup(ctx context.Context, appID, keyID string) (*Entry, error) {
+	if v, err := r.readVersion(ctx); err == nil {
+		r.mu.Lock()
+		if r.snap != nil && v != r.version {
+			r.loadedAt = time.Time{} // changed since: reload now
+			r.retryAt = time.Time{}
+		}
+		r.mu.Unlock()
+	}
 	snap, err := r.current(ctx)
 	if err != nil {
 		return nil, err
@@ -422,10 +435,28 @@ func (r *PGRegistry) reloadLocked(ctx context.Context) (*Snapshot, error) {
 	if r.DB == nil || len(r.MACKey) == 0 {
 		return nil, errors.New("callsign registry: no database or MAC key")
 	}
+	// The version first: a change during the load shows as a newer version next time.
+	version, err := r.readVersion(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("callsign registry version: %w", err)
+	}
 	snap, err := LoadSnapshot(ctx, r.DB, r.MACKey, r.Log)
 	if err != nil {
 		return nil, fmt.Errorf("callsign registry: %w", err)
 	}
-	r.snap, r.loadedAt = snap, r.now()
+	r.snap, r.loadedAt, r.version = snap, r.now(), version
 	return snap, nil
+}
+
+// readVersion reads the registry's change counter: one indexed row.
+func (r *PGRegistry) readVersion(ctx context.Context) (int64, error) {
+	if r.DB == nil {
+		return 0, errors.New("callsign registry: no database")
+	}
+	rows, err := r.DB.Query(ctx, `SELECT version FROM callsign_registry_version`)
+	if err != nil {
+		return 0, err
+	}
+	v, err := pgx.CollectExactlyOneRow(rows, pgx.RowTo[int64])
+	return v, err
 }

@@ -562,6 +562,12 @@ func atoi(s string) int {
 
 // normalise trims white space, folds full-width ASCII (U+FF01–U+FF5E) and the ideographic
 // space to ASCII and upper-cases ASCII letters.
+// Fold is the one normaliser of ID-number characters, shared by Parse and the blind index
+// (shared/pii), so a number typed one way is found when typed another: full-width ASCII (as
+// typed with a Chinese input method) becomes ASCII, the ideographic space a space, letters
+// upper case, and surrounding space is dropped.
+func Fold(raw string) string { return normalise(raw) }
+
 func normalise(raw string) string {
 	var b strings.Builder
 	b.Grow(len(raw))

@@ -37,7 +37,7 @@ func TestLoginAndNoncesOnRedisCluster(t *testing.T) {
 		if err := s.Confirm(ctx, sess.ID, person, now); err != nil {
 			t.Fatal(err)
 		}
-		r, err := s.Poll(ctx, sess.ID, now)
+		r, err := s.Poll(ctx, sess.ID, sess.PollSecret, now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -47,7 +47,7 @@ func TestLoginAndNoncesOnRedisCluster(t *testing.T) {
 		if h, err := s.Holder(ctx, r.Token); err != nil || h != person {
 			t.Fatalf("holder: want %s, got %q %v", person, h, err)
 		}
-		if again, err := s.Poll(ctx, sess.ID, now.Add(5*time.Second)); err != nil || again.Token != "" {
+		if again, err := s.Poll(ctx, sess.ID, sess.PollSecret, now.Add(5*time.Second)); err != nil || again.Token != "" {
 			t.Fatalf("second poll: want no second token, got %+v %v", again, err)
 		}
 		cc := rdb.(*redis.ClusterClient)

@@ -44,7 +44,8 @@ type PhoneChange struct {
 	Codes    CodeSender
 	Audit    *audit.Log
 	// CodeTTL is how long a code is valid [5m]; Resend the least time between codes [60s];
-	// MaxAttempts wrong tries before the code is void [5].
+	// MaxAttempts wrong tries (a wrong code, ID number or old phone) before the code is
+	// void [5].
 	CodeTTL, Resend time.Duration
 	MaxAttempts     int64
 }
@@ -131,10 +132,7 @@ func (p *PhoneChange) Change(ctx context.Context, token, idNumber, oldPhone, new
 		return err
 	}
 	if !hmac.Equal([]byte(stored), []byte(digest(personID, phone, code))) {
-		if n, err := p.Sessions.rdb.HIncrBy(ctx, codeKey(personID), "attempts", 1).Result(); err == nil && n >= p.MaxAttempts {
-			p.Sessions.rdb.Del(ctx, codeKey(personID))
-		}
-		return ErrCodeInvalid
+		return p.failedAttempt(ctx, personID, ErrCodeInvalid)
 	}
 	who, err := p.People.Get(ctx, personID)
 	if err != nil {
@@ -144,7 +142,10 @@ func (p *PhoneChange) Change(ctx context.Context, token, idNumber, oldPhone, new
 	wantOld, err2 := pii.NormalisePhone(oldPhone)
 	haveOld, _ := pii.NormalisePhone(who.Phone)
 	if err1 != nil || err2 != nil || wantID != who.IDNumber || wantOld != haveOld {
-		return ErrIdentity
+		// A wrong ID number or old phone is a failed try of the code too: otherwise one
+		// code (sent to a phone the caller chose) would let the old number be guessed
+		// without end.
+		return p.failedAttempt(ctx, personID, ErrIdentity)
 	}
 	// Single use: whoever deletes the code first may change the number.
 	if n, err := p.Sessions.rdb.Del(ctx, codeKey(personID)).Result(); err != nil || n == 0 {
@@ -162,6 +163,22 @@ func (p *PhoneChange) Change(ctx context.Context, token, idNumber, oldPhone, new
 		return err
 	})
 }
+
+// failedAttempt counts a wrong try against the person's code and voids the code at
+// MaxAttempts; it returns why the try failed. One script, so concurrent tries neither
+// lose a count nor bring back a voided code (a count on a missing key does nothing).
+func (p *PhoneChange) failedAttempt(ctx context.Context, personID string, why error) error {
+	if err := failScript.Run(ctx, p.Sessions.rdb, []string{codeKey(personID)}, p.MaxAttempts).Err(); err != nil && !errors.Is(err, redis.Nil) {
+		return err
+	}
+	return why
+}
+
+var failScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+if n >= tonumber(ARGV[1]) then redis.call('DEL', KEYS[1]) end
+return n`)
 
 // LocalCodes records codes in Redis under a digest of the phone number, for development
 // and tests; nothing is sent.

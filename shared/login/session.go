@@ -75,7 +75,15 @@ type Session struct {
 	ID        string        `json:"sessionId"`
 	ExpiresAt time.Time     `json:"expiresAt"`
 	Interval  time.Duration `json:"-"`
+	// PollSecret is for the page alone: the QR carries only ID, so whoever sees the QR
+	// (over a shoulder, on a shared screen) cannot poll for the session token. Redis
+	// keeps only its digest.
+	PollSecret string `json:"pollSecret"`
 }
+
+// PollSecretHeader carries the poll secret on every poll (never in the URL, so it stays
+// out of access logs).
+const PollSecretHeader = "X-Poll-Secret"
 
 // PollResult is the answer to one poll.
 type PollResult struct {

@@ -2,6 +2,8 @@ package login
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -38,17 +40,25 @@ func tokenKey(token string) string { return "login:token:" + token }
 
 // Create starts a session in state waiting.
 func (s *Sessions) Create(ctx context.Context, now time.Time) (Session, error) {
-	id := randomID()
+	id, secret := randomID(), randomID()
 	exp := now.Add(s.cfg.Validity)
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, sessionKey(id), "state", string(Waiting), "exp", exp.UnixMilli(), "interval", s.cfg.Interval.Milliseconds())
+		p.HSet(ctx, sessionKey(id), "state", string(Waiting), "exp", exp.UnixMilli(), "interval", s.cfg.Interval.Milliseconds(),
+			"secret", secretDigest(secret))
 		p.PExpire(ctx, sessionKey(id), s.cfg.Validity+s.cfg.Grace)
 		return nil
 	})
 	if err != nil {
 		return Session{}, err
 	}
-	return Session{ID: id, ExpiresAt: exp, Interval: s.cfg.Interval}, nil
+	return Session{ID: id, ExpiresAt: exp, Interval: s.cfg.Interval, PollSecret: secret}, nil
+}
+
+// secretDigest is what Redis keeps of a poll secret (256 random bits: a plain hash is
+// enough), so a copy of Redis cannot poll either.
+func secretDigest(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
 }
 
 // transitionScript moves a session to ARGV[2] when its state is one of ARGV[3] (comma
@@ -154,12 +164,14 @@ return {'confirmed', h[2], h[4] or '', h[5] or ''}
 // accepted poll is a field of the session (Redis server time), so a poll creates no key
 // and no expiry — the cheapest shape measured (make bench). A poll earlier than the
 // interval after the last accepted one grows the interval (RFC 8628 slow_down) and
-// restarts the wait.
+// restarts the wait. A poll without the page's secret is answered as an unknown session
+// and changes nothing (it cannot slow the page down); checking it here costs no round
+// trip.
 //
-//	KEYS: session    ARGV: slow-down step ms
+//	KEYS: session    ARGV: slow-down step ms, poll secret digest
 var pollScript = redis.NewScript(`
-local h = redis.call('HMGET', KEYS[1], 'state', 'exp', 'interval', 'last')
-if not h[1] then return {} end
+local h = redis.call('HMGET', KEYS[1], 'state', 'exp', 'interval', 'last', 'secret')
+if not h[1] or h[5] ~= ARGV[2] then return {} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local interval = tonumber(h[3])
@@ -172,13 +184,15 @@ redis.call('HSET', KEYS[1], 'last', now)
 return {1, h[1], h[2], interval}
 `)
 
-// Poll answers one poll of session id: one script call in the common case; the one poll
-// after confirmation takes a second step to hand out the token.
-func (s *Sessions) Poll(ctx context.Context, id string, now time.Time) (PollResult, error) {
-	if !ValidID(id) {
+// Poll answers one poll of session id by the page holding its poll secret: one script
+// call in the common case; the one poll after confirmation takes a second step to hand
+// out the token. A wrong or missing secret is ErrUnknown, like a session that does not
+// exist.
+func (s *Sessions) Poll(ctx context.Context, id, secret string, now time.Time) (PollResult, error) {
+	if !ValidID(id) || !ValidID(secret) {
 		return PollResult{}, ErrUnknown
 	}
-	polled, err := s.polls.Run(ctx, []string{sessionKey(id)}, s.cfg.SlowDownStep.Milliseconds())
+	polled, err := s.polls.Run(ctx, []string{sessionKey(id)}, s.cfg.SlowDownStep.Milliseconds(), secretDigest(secret))
 	if err != nil {
 		return PollResult{}, err
 	}

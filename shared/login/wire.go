@@ -15,10 +15,16 @@ import (
 //	login_qr_validity    how long a login QR is valid [120s]
 //	login_poll_interval  the poll interval the page is told [2s]
 //	login_token_ttl      session token lifetime [30m]
-//	ecard_authority      which e-card platform adapter: "local" (the built-in local
-//	                     authority; development and tests). No other adapter exists yet:
-//	                     any other value refuses to start rather than run unverified.
+//	ecard_authority      which e-card platform adapter; no default. "local" is the
+//	                     built-in local e-card authority, which confirms a login for any
+//	                     ID number: it starts only with sscard_development=true. No other
+//	                     adapter exists yet: unset or any other value refuses to start
+//	                     rather than run unverified.
+//	sscard_development   [false] true only in development and tests (make run, tests/);
+//	                     stack.yml and the Knative manifests never set it (test-checked)
 //	ecard_app_url        what login QRs encode for the e-card app [essc://login]
+//	phone_change_max_attempts  wrong tries (code, ID number or old phone) that void a
+//	                     phone-change code [5]
 //
 // Secrets: ecard-platform-public-key (always), ecard-local-private-key (local only).
 
@@ -44,6 +50,24 @@ func configFrom(d *platform.Deps) (Config, error) {
 	return cfg, d.Env.Err()
 }
 
+// DevelopmentSetting names the switch that allows development-only parts such as the
+// local e-card authority.
+const DevelopmentSetting = "sscard_development"
+
+// authorityAllowed refuses to start without an adapter, and with the local authority
+// outside development: it confirms a scan login for any ID number anyone names.
+func authorityAllowed(authority string, development bool) error {
+	switch {
+	case authority == "":
+		return errors.New("ecard_authority is not set: no e-card platform adapter; " +
+			"for development and tests set ecard_authority=local and " + DevelopmentSetting + "=true (see docs/security.md)")
+	case authority == "local" && !development:
+		return errors.New("ecard_authority=local is the local e-card authority, which confirms a login for any ID number: " +
+			"refusing to start without " + DevelopmentSetting + "=true (development and tests only)")
+	}
+	return nil
+}
+
 // Open assembles the scan-login flow of a function instance. The local authority is
 // returned too when configured, so the function can expose its "phone" endpoint.
 func Open(d *platform.Deps, people Registry) (*Flow, *ecard.Local, error) {
@@ -51,9 +75,13 @@ func Open(d *platform.Deps, people Registry) (*Flow, *ecard.Local, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	authority := d.Env.String("ecard_authority", "local")
+	authority := d.Env.String("ecard_authority", "")
+	development := d.Env.Bool(DevelopmentSetting, false)
 	appURL := d.Env.String("ecard_app_url", "essc://login")
 	if err := d.Env.Err(); err != nil {
+		return nil, nil, err
+	}
+	if err := authorityAllowed(authority, development); err != nil {
 		return nil, nil, err
 	}
 	pubPEM, err := d.Secrets.Read(ecard.PlatformKeySecret)
@@ -92,5 +120,10 @@ func OpenPhoneChange(d *platform.Deps, sessions *Sessions) (*PhoneChange, error)
 	if err != nil {
 		return nil, err
 	}
-	return &PhoneChange{Sessions: sessions, People: people, Pool: d.Postgres, Codes: LocalCodes{RDB: d.Redis}, Audit: d.Audit}, nil
+	maxAttempts := d.Env.Int("phone_change_max_attempts", 5, 1, 20)
+	if err := d.Env.Err(); err != nil {
+		return nil, err
+	}
+	return &PhoneChange{Sessions: sessions, People: people, Pool: d.Postgres, Codes: LocalCodes{RDB: d.Redis}, Audit: d.Audit,
+		MaxAttempts: int64(maxAttempts)}, nil
 }

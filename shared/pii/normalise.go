@@ -3,6 +3,8 @@ package pii
 import (
 	"errors"
 	"strings"
+
+	"github.com/sscard/platform/shared/identity"
 )
 
 // Kind says how a value is normalised for the blind index, and separates the indexes of
@@ -21,11 +23,12 @@ const (
 // error never contains the value.
 var ErrNotNormalisable = errors.New("pii: value does not have the shape of its kind")
 
-// NormaliseIDNumber trims, drops spaces, hyphens and brackets (HK "A123456(7)") and
-// upper-cases: "11010119900307123x " → "11010119900307123X".
+// NormaliseIDNumber folds as identity.Parse does (full-width to ASCII, upper case: one
+// normaliser, identity.Fold), then drops spaces, hyphens and brackets (HK "A123456(7)"):
+// "11010119900307123x " and "１１０１０１１９９００３０７１２３ｘ" → "11010119900307123X".
 func NormaliseIDNumber(s string) (string, error) {
 	var b strings.Builder
-	for _, r := range strings.TrimSpace(s) {
+	for _, r := range identity.Fold(s) {
 		switch {
 		case r == ' ' || r == '-' || r == '(' || r == ')' || r == '（' || r == '）':
 		case r >= '0' && r <= '9' || r >= 'A' && r <= 'Z':

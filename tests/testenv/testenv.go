@@ -152,6 +152,10 @@ func (e *Env) FunctionEnv(dsn string, overrides ...string) []string {
 		"healthcheck_interval=0s",
 		"function_host=127.0.0.1",
 		"function_port=0",
+		// The local e-card authority plays the national platform and the phone in tests;
+		// functions refuse it without the development switch (docs/security.md).
+		"ecard_authority=local",
+		"sscard_development=true",
 	}
 	return append(env, overrides...)
 }

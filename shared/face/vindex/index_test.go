@@ -131,6 +131,12 @@ func TestAddRemoveReplaceSnapshot(t *testing.T) {
 // TestConcurrent: searches run while people are enrolled and removed (run with -race).
 func TestConcurrent(t *testing.T) {
 	x, s, people := build(t, 2000, 16, 4)
+	// Probes are drawn before the goroutines start: the synthetic source's random stream
+	// is not goroutine-safe (the index is what this test puts under concurrent use).
+	probes := make([][]float32, 2000)
+	for k := range probes {
+		probes[k] = s.Probe(people[k*128:(k+1)*128], 0.2)
+	}
 	var wg sync.WaitGroup
 	for g := 0; g < 4; g++ {
 		wg.Add(1)
@@ -144,7 +150,7 @@ func TestConcurrent(t *testing.T) {
 				case 1:
 					x.Add(fmt.Sprintf("p%d", k), people[k*128:(k+1)*128])
 				default:
-					h := x.Search(s.Probe(people[k*128:(k+1)*128], 0.2), 3)
+					h := x.Search(probes[k], 3)
 					if !sort.SliceIsSorted(h, func(a, b int) bool { return h[a].Distance < h[b].Distance }) || math.IsNaN(h[0].Distance) {
 						t.Error("bad result")
 					}

@@ -99,13 +99,13 @@ func run(env *envconf.Env, rdb *redis.Client, conns int, d time.Duration, n int)
 
 	// Sessions valid for the whole run, polled round-robin.
 	sessions := login.NewSessions(rdb, login.Config{Validity: d*2 + 5*time.Minute})
-	ids := make([]string, 0, n)
+	ids := make([][2]string, 0, n) // session id, poll secret
 	for range n {
 		s, err := sessions.Create(ctx, time.Now())
 		if err != nil {
 			return err
 		}
-		ids = append(ids, s.ID)
+		ids = append(ids, [2]string{s.ID, s.PollSecret})
 	}
 	script := filepath.Join(dir, "poll.lua")
 	if err := writeScript(script, ids); err != nil {
@@ -226,11 +226,12 @@ func combine(name string, rs []result) result {
 }
 
 // writeScript makes a wrk script that walks the sessions, each thread from its own offset.
-func writeScript(path string, ids []string) error {
+// Each poll carries its session's secret as the page does (the floor ignores it).
+func writeScript(path string, ids [][2]string) error {
 	var b strings.Builder
 	b.WriteString("local ids = {\n")
 	for _, id := range ids {
-		fmt.Fprintf(&b, "%q,\n", id)
+		fmt.Fprintf(&b, "{%q, %q},\n", id[0], id[1])
 	}
 	b.WriteString(`}
 local counter = 0
@@ -242,7 +243,7 @@ function delay() return think end
 function request()
   counter = counter + 1
   local id = ids[((start + counter) % #ids) + 1]
-  return wrk.format("GET", "/" .. id)
+  return wrk.format("GET", "/" .. id[1], {["X-Poll-Secret"] = id[2]})
 end
 `)
 	return os.WriteFile(path, []byte(b.String()), 0o644)
