@@ -118,7 +118,7 @@ func TestPhotoAudit_ThursdayPhotoAlertsOnWednesdayThroughTheGateway(t *testing.T
 	}
 	// 3. The Thursday photo: card-apply stamps PhotoSubmitted with its own clock, which a test
 	//    cannot set, so the test publishes the event card-apply emits, dated Thursday 23:30
-	//    China time (15:30 UTC), to the broker, for an application filed through card-apply.
+	//    China time (15:30 UTC), through card-apply's outbox, for an application filed through card-apply.
 	thursday := p.applyH5(t, "张三丰")
 	thuAt := time.Date(2026, 12, 3, 15, 30, 0, 0, time.UTC)
 	ev, err := events.New(events.PhotoSubmitted, "/functions/card-apply", thursday, events.PhotoSubmittedData{ApplicationID: thursday,
@@ -126,9 +126,7 @@ func TestPhotoAudit_ThursdayPhotoAlertsOnWednesdayThroughTheGateway(t *testing.T
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp, b := p.send(t, "/broker/events", ev); resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("publish: %d %s", resp.StatusCode, b)
-	}
+	p.emit(t, pool, ev)
 	testenv.Eventually(t, 30*time.Second, "the three audit clocks (two pending, one stopped)", func() bool {
 		var pending, stopped int
 		_ = pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE audited_at IS NULL), count(*) FILTER (WHERE audited_at IS NOT NULL)

@@ -34,7 +34,7 @@ func TestCardApply_ProgressByIDNumber(t *testing.T) {
 	jsonH := http.Header{"Content-Type": {"application/json"}}
 	counter := p.register(t, "outlet-progress-01", channelauth.KindOutlet,
 		append(channelauth.Routes(channelauth.KindOutlet), "POST card-apply /progress"))
-	presetOnly := p.register(t, "outlet-progress-02", channelauth.KindOutlet, nil)
+	presetOnly := p.register(t, "bank-progress-02", channelauth.KindBank, nil) // the bank preset has no progress route
 
 	birth := func() string {
 		return time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, rand.IntN(15000)).Format("20060102")
