@@ -65,14 +65,6 @@ func main() {
 	flag.StringVar(&o.NATSStore, "nats-store", "", "JetStream store directory of the embedded server (default: nats next to -logs)")
 	flag.DurationVar(&o.ConnectorMinBackoff, "connector-min-backoff", 500*time.Millisecond, "event connector's first retry delay")
 	flag.IntVar(&o.ConnectorMaxDeliveries, "connector-max-deliveries", 10, "deliveries before an event is dead-lettered")
-	// Flags of the Postgres broker this gateway had before JetStream; kept so older
-	// scripts still start it: the poll is gone, the backoff is the connector's.
-	flag.Func("broker-poll", "obsolete; ignored", func(string) error { return nil })
-	flag.Func("broker-min-backoff", "obsolete; same as -connector-min-backoff", func(v string) error {
-		d, err := time.ParseDuration(v)
-		o.ConnectorMinBackoff = d
-		return err
-	})
 	flag.Parse()
 	o.Functions = splitList(only)
 

@@ -136,16 +136,6 @@ func Unavailable(dependency string, retryAfter time.Duration, cause error) *Prob
 	return p.With("dependency", dependency)
 }
 
-// NotImplemented is the honest answer of a capability that is not built yet.
-func NotImplemented(capability, reference string) *Problem {
-	p := New(http.StatusNotImplemented, "not-implemented", "Not implemented",
-		capability+" is not available in this release")
-	if reference != "" {
-		p = p.With("reference", reference)
-	}
-	return p.With("capability", capability)
-}
-
 // Internal is a 500 that tells the caller nothing about internals; the cause goes to logs.
 func Internal(cause error) *Problem {
 	p := New(http.StatusInternalServerError, "internal", "Internal error",

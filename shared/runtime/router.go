@@ -58,19 +58,6 @@ func (r *Router) Route(method, pattern string, fn HandlerFunc) {
 func (r *Router) Get(pattern string, fn HandlerFunc)  { r.Route(http.MethodGet, pattern, fn) }
 func (r *Router) Post(pattern string, fn HandlerFunc) { r.Route(http.MethodPost, pattern, fn) }
 
-// NotBuilt registers a capability that exists in the product's map but not yet in code:
-// callers get an honest 501 naming it and where it is specified, not a 404.
-func (r *Router) NotBuilt(method, pattern, capability, reference string) {
-	r.Route(method, pattern, NotBuiltFunc(capability, reference))
-}
-
-// NotBuiltFunc is the handler behind NotBuilt, for triggers other than routes.
-func NotBuiltFunc(capability, reference string) HandlerFunc {
-	return func(handler.Request) (handler.Response, error) {
-		return handler.Response{}, problem.NotImplemented(capability, reference)
-	}
-}
-
 // OnEvent registers the consumer of an event type. Delivery is idempotent on
 // (function, source, id) through the inbox table in pool.
 func (r *Router) OnEvent(t events.Type, pool *pgxpool.Pool, fn EventFunc) {

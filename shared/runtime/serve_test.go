@@ -89,7 +89,6 @@ func TestServer_ProblemAnswers(t *testing.T) {
 	r.Post("/items", func(req handler.Request) (handler.Response, error) {
 		return handler.Response{}, problem.Invalid("bad item", problem.Field("name", "required"))
 	})
-	r.NotBuilt("GET", "/later", "later capability", "004 §1(1)")
 	r.Get("/outage", func(req handler.Request) (handler.Response, error) {
 		return handler.Response{}, errors.New("dial tcp: connection refused")
 	})
@@ -112,11 +111,6 @@ func TestServer_ProblemAnswers(t *testing.T) {
 			params, _ := m["invalidParams"].([]any)
 			if len(params) != 1 || params[0].(map[string]any)["name"] != "name" {
 				t.Errorf("want invalidParams naming the field, got %v", m["invalidParams"])
-			}
-		}},
-		{"GET", "/later", 501, func(t *testing.T, m map[string]any, _ http.Header) {
-			if m["capability"] != "later capability" || m["reference"] != "004 §1(1)" {
-				t.Errorf("want capability and reference, got %v", m)
 			}
 		}},
 		{"GET", "/outage", 503, func(t *testing.T, m map[string]any, h http.Header) {
