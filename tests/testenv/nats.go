@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sscard/platform/shared/envconf"
 )
 
 // NATSVersion is the nats-server module go.mod pins; tests run that server as a process
@@ -28,14 +31,10 @@ var (
 func NATSServerBinary(t testing.TB) string {
 	t.Helper()
 	natsOnce.Do(func() {
-		cache := os.Getenv("SSCARD_CACHE")
+		cache := envconf.CacheDir()
 		if cache == "" {
-			d, err := os.UserCacheDir()
-			if err != nil {
-				natsErr = err
-				return
-			}
-			cache = filepath.Join(d, "sscard")
+			natsErr = errors.New("no cache directory: set SSCARD_CACHE")
+			return
 		}
 		natsBin = filepath.Join(cache, "nats-server-"+NATSVersion, "nats-server")
 		if _, err := os.Stat(natsBin); err == nil {

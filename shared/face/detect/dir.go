@@ -3,6 +3,8 @@ package detect
 import (
 	"os"
 	"path/filepath"
+
+	"github.com/sscard/platform/shared/envconf"
 )
 
 // PigoVersion is the pigo module release whose cascades the install step copies.
@@ -14,13 +16,9 @@ const PigoVersion = "v1.4.6"
 func CascadeDir() string {
 	d := os.Getenv("SSCARD_PIGO_CASCADES")
 	if d == "" {
-		cache := os.Getenv("SSCARD_CACHE")
+		cache := envconf.CacheDir()
 		if cache == "" {
-			base, err := os.UserCacheDir()
-			if err != nil {
-				return ""
-			}
-			cache = filepath.Join(base, "sscard")
+			return ""
 		}
 		d = filepath.Join(cache, "pigo-"+PigoVersion, "cascade")
 	}

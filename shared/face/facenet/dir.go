@@ -3,6 +3,8 @@ package facenet
 import (
 	"os"
 	"path/filepath"
+
+	"github.com/sscard/platform/shared/envconf"
 )
 
 // PackageVersion is the @vladmandic/face-api release whose weights this port was checked
@@ -16,13 +18,9 @@ const PackageVersion = "1.7.15"
 func PackageDir() string {
 	d := os.Getenv("SSCARD_FACE_API")
 	if d == "" {
-		cache := os.Getenv("SSCARD_CACHE")
+		cache := envconf.CacheDir()
 		if cache == "" {
-			base, err := os.UserCacheDir()
-			if err != nil {
-				return ""
-			}
-			cache = filepath.Join(base, "sscard")
+			return ""
 		}
 		d = filepath.Join(cache, "face-api-"+PackageVersion, "package")
 	}
