@@ -1,10 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 
 	handler "github.com/openfaas/templates-sdk/go-http"
@@ -31,7 +27,7 @@ type changeBody struct {
 // readChange: the channel and the operator are in the body.
 func readChange(req handler.Request) (changeBody, channelauth.Claim, error) {
 	var in changeBody
-	if err := decode(req, &in); err != nil {
+	if err := runtime.DecodeJSON(req, &in); err != nil {
 		return in, channelauth.Claim{}, err
 	}
 	return in, channelauth.Claim{Channel: in.Channel, Operator: in.Operator}, nil
@@ -114,7 +110,7 @@ func createCard(svc *card.Service) runtime.HandlerFunc {
 			PersonID string `json:"personId"`
 			Operator string `json:"operator"`
 		}
-		if err := decode(req, &in); err != nil {
+		if err := runtime.DecodeJSON(req, &in); err != nil {
 			return handler.Response{}, err
 		}
 		c, err := svc.Create(req.Context(), card.NewCard{CardNo: in.CardNo, PersonID: in.PersonID, Actor: in.Operator,
@@ -128,21 +124,4 @@ func createCard(svc *card.Service) runtime.HandlerFunc {
 		}
 		return res, err
 	}
-}
-
-// decode reads a JSON object body strictly (unknown members are refused, so a typo in a
-// field name is not silently ignored); an empty body is an empty object.
-func decode(req handler.Request, v any) error {
-	if len(bytes.TrimSpace(req.Body)) == 0 {
-		return nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(req.Body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return problem.Invalid("the body is not the expected JSON object: " + err.Error())
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return problem.Invalid("the body has data after the JSON object")
-	}
-	return nil
 }

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -92,7 +89,7 @@ func startRun(svc *reconcile.Service) func(handler.Request, string) (handler.Res
 			Channel string `json:"channel"`
 			Date    string `json:"date"`
 		}
-		if err := decode(req, &in); err != nil {
+		if err := runtime.DecodeJSON(req, &in); err != nil {
 			return handler.Response{}, err
 		}
 		run, err := svc.Run(req.Context(), reconcile.RunRequest{Channel: in.Channel, Date: in.Date, Trigger: reconcile.TriggerManual,
@@ -313,20 +310,4 @@ func paged[T any](items []T, total int64, page reconcile.Page) (handler.Response
 		items = []T{}
 	}
 	return runtime.JSON(http.StatusOK, map[string]any{"items": items, "total": total, "page": page.Number, "pageSize": page.Size})
-}
-
-// decode reads a JSON object body strictly; an empty body is an empty object.
-func decode(req handler.Request, v any) error {
-	if len(bytes.TrimSpace(req.Body)) == 0 {
-		return nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(req.Body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return problem.Invalid("the body is not the expected JSON object: " + err.Error())
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return problem.Invalid("the body has data after the JSON object")
-	}
-	return nil
 }

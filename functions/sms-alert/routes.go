@@ -2,9 +2,7 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"time"
@@ -206,17 +204,10 @@ func dailyReport(svc *sms.Service) runtime.HandlerFunc {
 	}
 }
 
+// decode reads a required JSON body strictly (runtime.DecodeJSON).
 func decode(req handler.Request, v any) error {
 	if len(bytes.TrimSpace(req.Body)) == 0 {
 		return problem.Invalid("a JSON body is required")
 	}
-	dec := json.NewDecoder(bytes.NewReader(req.Body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return problem.Invalid("the body is not the expected JSON object: " + err.Error())
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return problem.Invalid("the body has data after the JSON object")
-	}
-	return nil
+	return runtime.DecodeJSON(req, v)
 }

@@ -1,13 +1,19 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
 	"strconv"
 	"sync/atomic"
 
 	handler "github.com/openfaas/templates-sdk/go-http"
+
+	"github.com/sscard/platform/shared/problem"
 )
 
 // The templates-sdk Request has no URL path, so the adapter passes it in this header
@@ -97,4 +103,22 @@ func setRouteLabel(ctx context.Context, name string) {
 	if l, ok := ctx.Value(routeKey).(*routeLabel); ok {
 		l.name = name
 	}
+}
+
+// DecodeJSON reads a JSON object body strictly: unknown members are refused (a typo in a
+// field name is not silently ignored), and so is data after the object. An empty body is
+// an empty object; a route that needs a body checks for one first.
+func DecodeJSON(req handler.Request, v any) error {
+	if len(bytes.TrimSpace(req.Body)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(req.Body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return problem.Invalid("the body is not the expected JSON object: " + err.Error())
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return problem.Invalid("the body has data after the JSON object")
+	}
+	return nil
 }
