@@ -34,13 +34,6 @@ func New(d *platform.Deps) (*runtime.Router, error) {
 	if err != nil {
 		return nil, err
 	}
-	if reg, ok := v.Registry().(*callsign.PGRegistry); ok {
-		svc.RegistryChanged = func(ctx context.Context) {
-			if _, err := reg.Reload(ctx); err != nil {
-				d.Log.Warn("kiosk: caller registry reload failed; it reloads within its TTL", "error", err.Error())
-			}
-		}
-	}
 	admin := func(fn adminFunc) runtime.HandlerFunc { return callsign.Require(v, asAdmin(svc, fn)) }
 	own := func(fn kioskFunc) runtime.HandlerFunc { return callsign.Require(v, asKiosk(fn)) }
 	r := runtime.NewRouter("kiosk")

@@ -348,7 +348,7 @@ func LoadSnapshot(ctx context.Context, db DB, macKey []byte, log *slog.Logger) (
 }
 
 // PGRegistry serves lookups from a verified snapshot of the Postgres registry, reloaded
-// when older than TTL, and at once when the registry's version row (migration 012, bumped
+// when older than TTL, and at once when the registry's version row (migration 017, bumped
 // by a trigger on every change) differs from the snapshot's: each lookup reads that one
 // row, outside the lock, so a suspended caller or revoked key is refused on its next
 // call. When the version cannot be read or a reload fails, the previous snapshot keeps

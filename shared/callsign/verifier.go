@@ -215,7 +215,3 @@ func (v *Verifier) Verify(req handler.Request) (Identity, []byte, error) {
 	}
 	return vr.id, vr.body, nil
 }
-
-// Registry is the caller registry the verifier consults: a function that changes the
-// registry itself (kiosk enrolment) reloads it at once when it is a *PGRegistry.
-func (v *Verifier) Registry() Registry { return v.cfg.Registry }

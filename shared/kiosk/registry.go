@@ -274,7 +274,6 @@ func (s *Service) enrol(ctx context.Context, admin Admin, regs []Registration, i
 		if err := tx.Commit(ctx); err != nil {
 			return 0, nil, err
 		}
-		s.registryChanged(ctx)
 	}
 	sortFailures(failures)
 	return n, failures, nil
@@ -439,7 +438,6 @@ func (s *Service) Update(ctx context.Context, admin Admin, id string, e Edit) (K
 	if err := tx.Commit(ctx); err != nil {
 		return Kiosk{}, err
 	}
-	s.registryChanged(ctx)
 	return s.Get(ctx, admin, id)
 }
 
@@ -482,7 +480,8 @@ func (s *Service) revokeKey(ctx context.Context, tx pgx.Tx, appID, keyID string)
 
 // Revoke ends a kiosk's registration: card-apply's gate and this function refuse it from
 // the commit on (both read kiosks.registered), and its caller key is revoked and its app
-// suspended in the caller registry, which other functions reload within their TTL.
+// suspended in the caller registry, which every instance sees on its next lookup (the
+// registry version, migration 017).
 func (s *Service) Revoke(ctx context.Context, admin Admin, id string) (Kiosk, error) {
 	cur, err := s.Get(ctx, admin, id)
 	if err != nil {
@@ -515,7 +514,6 @@ func (s *Service) Revoke(ctx context.Context, admin Admin, id string) (Kiosk, er
 	if err := tx.Commit(ctx); err != nil {
 		return Kiosk{}, err
 	}
-	s.registryChanged(ctx)
 	return s.Get(ctx, admin, id)
 }
 

@@ -33,15 +33,6 @@ type Service struct {
 	Source string
 	Log    *slog.Logger
 	Now    func() time.Time
-	// RegistryChanged runs after an enrolment, key change or revocation has committed,
-	// so this instance's caller registry cache sees it at once (others within its TTL).
-	RegistryChanged func(context.Context)
-}
-
-func (s *Service) registryChanged(ctx context.Context) {
-	if s.RegistryChanged != nil {
-		s.RegistryChanged(ctx)
-	}
 }
 
 // Producer is the outbox producer name of this capability.
